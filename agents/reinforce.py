@@ -1,0 +1,227 @@
+"""REINFORCE (score-function) agents with four baselines.
+
+All four share one update: the score-function surrogate of pglab.estimators on advantages
+``A_t = G_t - b_t``; they differ only in the baseline b_t:
+
+* ``reinforce``        b = 0.
+* ``reinforce-ema``    b = a running (EMA) mean of past batches' returns; updated after use, so it
+                       never depends on the actions it judges.
+* ``reinforce-value``  b = V(s_t), a separate value network regressed on the returns. With a critic,
+                       cut episode tails (time limits, the end of a rollout) are bootstrapped with V,
+                       and ``gae_lambda < 1`` turns the advantages into GAE(lambda).
+* ``reinforce-rloo``   b = the mean return-to-go of the *other* environments at the same rollout step
+                       (leave-one-out over the batch's parallel trajectories): independent of the
+                       action judged, hence unbiased; it also cancels the shortening of returns near
+                       the rollout's end, which every environment sees alike. Needs num_envs >= 2.
+
+Without a critic (the other three) a cut tail counts only the rewards seen (see pglab.estimators).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import torch
+
+from pglab import estimators as est
+from pglab.agent import AgentSpec, Preset, knob, optimizer_step
+from pglab.errors import ConfigError
+from pglab.policy import PolicyNetwork, mlp
+from pglab.rollout import RolloutBuffer
+
+
+@dataclass
+class ReinforcePreset(Preset):
+    """REINFORCE with no baseline, an EMA baseline or leave-one-out; tuned on CartPole-v1."""
+
+    env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "Acrobot-v1": {"gamma": 0.99, "num_steps": 256},
+    }
+
+
+@dataclass
+class EmaPreset(ReinforcePreset):
+    ema_decay: float = knob(0.9, "decay of the running mean of returns, in [0, 1)")
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1); fix it with --set ema_decay=...")
+
+
+@dataclass
+class RlooPreset(ReinforcePreset):
+    def validate(self) -> None:
+        super().validate()
+        if self.num_envs < 2:
+            raise ConfigError(
+                f"num_envs={self.num_envs} is too few for a leave-one-out baseline; use --num-envs 2 or more"
+            )
+
+
+@dataclass
+class ValuePreset(Preset):
+    value_lr: float = knob(1e-3, "learning rate of the value network (Adam)")
+    value_epochs: int = knob(4, "regression passes of the value network over each batch")
+    value_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the value network")
+    gae_lambda: float = knob(1.0, "GAE lambda in [0, 1]: 1 is return minus V (REINFORCE), < 1 trades bias for variance")
+    normalize_advantages: str = knob(
+        "standardize",
+        "'off', 'scale' or 'standardize'; V already centres, standardising only adds a batch-mean shift",
+    )
+
+    env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "Acrobot-v1": {"num_steps": 256},
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.value_lr > 0:
+            raise ConfigError(f"value_lr={self.value_lr!r} must be a positive number; fix it with --set value_lr=...")
+        if self.value_epochs < 1:
+            raise ConfigError(f"value_epochs={self.value_epochs!r} must be at least 1")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ConfigError(f"gae_lambda={self.gae_lambda!r} must lie in [0, 1]")
+
+
+class ReinforceAgent:
+    """The score-function agent; ``baseline`` is one of none, ema, value, rloo."""
+
+    def __init__(self, policy: PolicyNetwork, preset: Preset, baseline: str):
+        self.policy = policy
+        self.preset = preset
+        self.baseline = baseline
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
+        self.running_return: float | None = None
+        self.critic: torch.nn.Module | None = None
+        if baseline == "value":
+            assert isinstance(preset, ValuePreset)
+            self.critic = mlp(policy.encoder.width, preset.value_hidden_sizes, 1, preset.activation)
+            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.value_lr, eps=1e-5)
+
+    def act(self, features: torch.Tensor) -> torch.Tensor:
+        return est.gumbel_max_sample(self.policy(features))
+
+    def _advantages(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(advantages, value targets or None)."""
+        p = self.preset
+        if self.critic is not None:
+            with torch.no_grad():
+                v = self.critic(batch.all_features()).squeeze(-1)
+            adv = est.gae_advantages(
+                batch.rewards,
+                v[:-1],
+                v[1:],
+                batch.terminated,
+                batch.truncated,
+                p.gamma,
+                p.gae_lambda,
+            )
+            return adv, adv + v[:-1]
+        returns = est.discounted_returns(
+            batch.rewards,
+            batch.terminated,
+            batch.truncated,
+            torch.zeros_like(batch.rewards),
+            p.gamma,
+        )
+        if self.baseline == "ema":
+            baseline = 0.0 if self.running_return is None else self.running_return
+            self.running_return = est.ema(
+                self.running_return, float(est.masked_mean(returns, batch.valid)), p.ema_decay
+            )
+            return returns - baseline, None
+        if self.baseline == "rloo":
+            return returns - est.leave_one_out_baseline(returns, dim=1, mask=batch.valid), None
+        return returns, None
+
+    def update(self, batch: RolloutBuffer) -> dict[str, float]:
+        p = self.preset
+        advantages, value_targets = self._advantages(batch)
+        if p.normalize_advantages != "off":
+            advantages = est.normalize_advantages(
+                advantages, batch.valid, center=p.normalize_advantages == "standardize"
+            )
+        logits = self.policy(batch.features)
+        log_probs = est.categorical_log_prob(logits, batch.actions)
+        policy_loss = est.score_function_loss(log_probs, advantages, batch.valid)
+        entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
+        grad_norm = optimizer_step(
+            self.optimizer,
+            policy_loss - p.ent_coef * entropy,
+            self.policy.parameters(),
+            p.max_grad_norm,
+        )
+        metrics = {
+            "losses/policy_loss": policy_loss.item(),
+            "losses/entropy": entropy.item(),
+            "grads/policy_grad_norm": grad_norm,
+        }
+        if self.running_return is not None:
+            metrics["charts/baseline"] = self.running_return
+        if self.critic is not None and value_targets is not None:
+            metrics.update(self._fit_critic(batch, value_targets))
+        return metrics
+
+    def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
+        assert self.critic is not None
+        for _ in range(self.preset.value_epochs):
+            predictions = self.critic(batch.features).squeeze(-1)
+            value_loss = est.masked_mean((predictions - targets) ** 2, batch.valid)
+            grad_norm = optimizer_step(
+                self.critic_optimizer,
+                value_loss,
+                self.critic.parameters(),
+                self.preset.max_grad_norm,
+            )
+        return {"losses/value_loss": value_loss.item(), "grads/value_grad_norm": grad_norm}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "running_return": self.running_return,
+        }
+        if self.critic is not None:
+            state["critic"] = self.critic.state_dict()
+            state["critic_optimizer"] = self.critic_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.running_return = state["running_return"]
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+
+
+def _builder(baseline: str):
+    def build(
+        policy: PolicyNetwork,
+        observation_space: gym.Space,
+        action_space: gym.spaces.Discrete,
+        preset: Preset,
+    ):
+        return ReinforceAgent(policy, preset, baseline)
+
+    return build
+
+
+REINFORCE = AgentSpec("reinforce", "REINFORCE, no baseline", ReinforcePreset, _builder("none"))
+REINFORCE_EMA = AgentSpec("reinforce-ema", "REINFORCE, running-mean (EMA) baseline", EmaPreset, _builder("ema"))
+REINFORCE_VALUE = AgentSpec(
+    "reinforce-value",
+    "REINFORCE, learned state-value baseline (GAE(lambda) option)",
+    ValuePreset,
+    _builder("value"),
+)
+REINFORCE_RLOO = AgentSpec(
+    "reinforce-rloo",
+    "REINFORCE, leave-one-out baseline across parallel environments",
+    RlooPreset,
+    _builder("rloo"),
+)

@@ -1,0 +1,128 @@
+"""Finding, checking and vectorising Gymnasium environments.
+
+pglab trains on any registered Gymnasium environment with a Discrete action space. Environment
+plug-ins reach Gymnasium's registry two ways, both supported:
+
+* an installed distribution declares an entry point in the ``pglab.envs`` group naming a module
+  whose import calls ``gymnasium.register`` (Gymnasium 1.x no longer loads entry points itself,
+  so pglab imports every such module at start; pglab's own envs/ registers this way);
+* ``--env some_module:MyEnv-v0`` (Gymnasium's own syntax) imports ``some_module`` first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import warnings
+from collections.abc import Mapping
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+
+from pglab.errors import EnvironmentSetupError
+
+VECTORIZATION_MODES = ("auto", "sync", "async")
+
+
+@cache
+def load_env_plugins() -> tuple[str, ...]:
+    """Import every module named in the ``pglab.envs`` entry-point group; returns their names.
+
+    A plug-in that fails to import is reported in one warning line and skipped, so one broken
+    third-party package does not stop training on every other environment.
+    """
+    loaded = []
+    for entry in entry_points(group="pglab.envs"):
+        try:
+            entry.load()
+        except Exception as exc:  # a third party's bug must not take the lab down
+            warnings.warn(
+                f"pglab.envs plug-in {entry.name!r} ({entry.value}) failed to import: {exc}",
+                stacklevel=2,
+            )
+        else:
+            loaded.append(entry.value)
+    return tuple(loaded)
+
+
+def resolve_env_id(env_id: str) -> str:
+    """Import the plug-in module of ``module:EnvId`` and check the id is registered.
+
+    Returns the bare environment id. Raises EnvironmentSetupError with close matches for an
+    unknown id, or the plug-in's import error in one line.
+    """
+    load_env_plugins()
+    module, sep, bare_id = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise EnvironmentSetupError(
+                f"environment plug-in module {module!r} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+    else:
+        bare_id = env_id
+    if bare_id not in gym.registry:
+        close = difflib.get_close_matches(bare_id, list(gym.registry), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "run `pglab list` to see the registered environments"
+        raise EnvironmentSetupError(f"unknown environment {bare_id!r}; {hint}")
+    return bare_id
+
+
+def discrete_env_ids() -> list[str]:
+    """Registered environments whose action space is Discrete (inspected lazily by entry point)."""
+    load_env_plugins()
+    found = []
+    for env_id, spec in sorted(gym.registry.items()):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                env = gym.make(spec)
+                discrete = isinstance(env.action_space, gym.spaces.Discrete)
+                env.close()
+        except Exception:  # environments needing extras (Box2D, MuJoCo, Atari) that are not installed
+            continue
+        if discrete:
+            found.append(env_id)
+    return found
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    vectorization: str = "auto",
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env_id`` with episode statistics, checked to have Discrete actions.
+
+    ``auto`` takes the environment's numpy-vectorised implementation where it has one (CartPole)
+    and no ``env_kwargs`` forbid it, else a synchronous vector env; ``async`` runs one process per
+    copy (worth it only for slow environments).
+    """
+    if vectorization not in VECTORIZATION_MODES:
+        raise EnvironmentSetupError(
+            f"unknown vectorization {vectorization!r}; choose one of {', '.join(VECTORIZATION_MODES)}"
+        )
+    bare_id = resolve_env_id(env_id)
+    spec = gym.spec(bare_id)
+    mode = vectorization
+    if mode == "auto":
+        mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    try:
+        envs = gym.make_vec(bare_id, num_envs=num_envs, vectorization_mode=mode, **dict(env_kwargs or {}))
+    except TypeError as exc:
+        raise EnvironmentSetupError(f"{bare_id} rejected its arguments: {exc}; check --env-kwarg") from exc
+    action_space = envs.single_action_space
+    if not isinstance(action_space, gym.spaces.Discrete):
+        envs.close()
+        raise EnvironmentSetupError(
+            f"{bare_id} has action space {action_space}, but pglab needs a Discrete action space "
+            "(its estimators are for discrete actions); pick a Discrete-action environment, see `pglab list`"
+        )
+    autoreset = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if autoreset != gym.vector.AutoresetMode.NEXT_STEP:
+        envs.close()
+        raise EnvironmentSetupError(f"{bare_id}'s vector env uses {autoreset}; pglab's rollout expects NEXT_STEP")
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)

@@ -1,0 +1,191 @@
+"""Gradient estimators for discrete actions, as pure functions of tensors.
+
+No environment, no I/O, no global state: every function here takes tensors and returns tensors, so
+each can be tested against exact gradients on problems small enough to enumerate
+(tests/test_estimators.py). Shapes follow the rollout buffer: time first, ``(T, N)`` for T steps of
+N parallel environments.
+
+Conventions shared by the return functions:
+
+* ``terminated[t]`` — the episode ended in a terminal state after step t: nothing follows it.
+* ``truncated[t]`` — the episode was cut (a time limit) after step t: the future is unknown, so
+  the tail is bootstrapped with ``next_values[t]``, the critic's value of the true next state.
+* The last row ``t = T - 1`` is always a cut (the rollout ends there), bootstrapped likewise.
+* An agent without a critic passes ``next_values = 0``: a cut tail then counts only the rewards
+  seen. That under-estimates the return near cuts; the bias falls on every action alike only when
+  the reward does not depend on the action (CartPole), so prefer a critic, or a leave-one-out
+  baseline across environments (which sees the same cut), where it matters.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _check_time_major(**tensors: torch.Tensor) -> torch.Size:
+    shapes = {name: t.shape for name, t in tensors.items()}
+    first = next(iter(shapes.values()))
+    if len(first) != 2 or any(s != first for s in shapes.values()):
+        raise ValueError(f"expected tensors of one shape (T, N); got {shapes}")
+    return first
+
+
+def discounted_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    next_values: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """Return-to-go G_t = r_t + gamma * G_{t+1}, restarting at episode ends.
+
+    G_t = r_t                                  if terminated[t]
+    G_t = r_t + gamma * next_values[t]         if truncated[t] or t = T - 1
+    G_t = r_t + gamma * G_{t+1}                otherwise
+    All inputs are (T, N); the result is (T, N) and carries no gradient.
+    """
+    _check_time_major(rewards=rewards, terminated=terminated, truncated=truncated, next_values=next_values)
+    rewards, next_values = rewards.detach(), next_values.detach()
+    not_terminal = 1.0 - terminated.to(rewards.dtype)
+    cut = truncated.to(torch.bool).clone()
+    cut[-1] = True
+    returns = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        tail = torch.where(cut[t], next_values[t], following)
+        following = rewards[t] + gamma * not_terminal[t] * tail
+        returns[t] = following
+    return returns
+
+
+def gae_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
+    """Generalised advantage estimation (Schulman et al. 2016), GAE(gamma, lambda).
+
+    delta_t = r_t + gamma * (1 - terminated_t) * V(s_{t+1}) - V(s_t);
+    A_t = delta_t + gamma * lam * A_{t+1}, the sum stopping at every episode end and at t = T - 1.
+    lam = 1 gives the Monte-Carlo return minus V (REINFORCE with a value baseline); lam = 0 the
+    one-step TD error. ``values`` and ``next_values`` are V(s_t) and V(s_{t+1}), (T, N).
+    """
+    _check_time_major(rewards=rewards, values=values, next_values=next_values, terminated=terminated)
+    rewards, values, next_values = rewards.detach(), values.detach(), next_values.detach()
+    not_terminal = 1.0 - terminated.to(rewards.dtype)
+    continues = ~(terminated.to(torch.bool) | truncated.to(torch.bool))
+    continues[-1] = False
+    deltas = rewards + gamma * not_terminal * next_values - values
+    advantages = torch.empty_like(rewards)
+    following = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        following = deltas[t] + gamma * lam * continues[t].to(rewards.dtype) * following
+        advantages[t] = following
+    return advantages
+
+
+def categorical_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """log pi(a|s) for integer ``actions`` under ``softmax(logits)``; logits (..., K), actions (...)."""
+    return torch.log_softmax(logits, dim=-1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of softmax(logits) along the last axis."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``x`` over the entries where ``mask`` is true (all entries when mask is None)."""
+    if mask is None:
+        return x.mean()
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def score_function_loss(
+    log_probs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The REINFORCE surrogate: -mean(log pi(a_t|s_t) * A_t).
+
+    Its gradient is minus the score-function estimate of grad J (Williams 1992):
+    -mean(grad log pi(a_t|s_t) * A_t). The advantages are held constant (stop-gradient), so any
+    baseline subtracted in them that does not depend on a_t leaves the estimate unbiased.
+    """
+    if log_probs.shape != advantages.shape:
+        raise ValueError(f"log_probs {tuple(log_probs.shape)} and advantages {tuple(advantages.shape)} differ")
+    return -masked_mean(log_probs * advantages.detach(), mask)
+
+
+def ema(previous: float | None, observation: float, decay: float) -> float:
+    """An exponential moving average: decay * previous + (1 - decay) * observation.
+
+    The first observation initialises the average (no bias towards zero). Used as a running-mean
+    baseline, it must be updated *after* the batch's advantages are computed so the baseline never
+    depends on the actions it judges.
+    """
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"ema decay must lie in [0, 1); got {decay}")
+    if previous is None:
+        return float(observation)
+    return decay * previous + (1.0 - decay) * float(observation)
+
+
+def leave_one_out_baseline(values: torch.Tensor, dim: int = -1, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """For every entry, the mean of the *other* entries along ``dim`` (RLOO, Kool et al. 2019).
+
+    b_i = (sum_j x_j - x_i) / (n - 1). The baseline of sample i uses only the other, independent
+    samples, so the score-function estimate stays unbiased. With a mask, only valid entries count
+    as "others"; an entry with no valid other gets a baseline of 0.
+    """
+    values = values.detach()
+    if mask is None:
+        mask = torch.ones_like(values, dtype=torch.bool)
+    weights = mask.to(values.dtype)
+    total = (values * weights).sum(dim, keepdim=True)
+    count = weights.sum(dim, keepdim=True)
+    others = count - weights
+    return torch.where(others > 0, (total - values * weights) / others.clamp_min(1.0), 0.0)
+
+
+def normalize_advantages(
+    advantages: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    center: bool = True,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Scale to unit standard deviation over the (masked) batch; with ``center``, also to zero mean.
+
+    The scale is a per-batch step size, so the step stops depending on the reward scale. The shift
+    is itself a batch-wide baseline: leave it off (``center=False``) when the point is to compare
+    baselines. Both use the batch they normalise, a bias that vanishes as the batch grows.
+    """
+    mean = masked_mean(advantages, mask)
+    var = masked_mean((advantages - mean) ** 2, mask)
+    shifted = advantages - mean if center else advantages
+    return shifted / (var.sqrt() + eps)
+
+
+def gumbel_noise(
+    shape: torch.Size | tuple[int, ...],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Standard Gumbel(0, 1) noise as -log(E), E ~ Exponential(1); always finite.
+
+    E is clamped away from 0 at the dtype's smallest normal number, so a draw of exactly zero (which
+    would give +inf) becomes a large finite value instead: at most -log(tiny) (~87 in float32).
+    """
+    exponential = torch.empty(shape, dtype=dtype, device=device).exponential_(generator=generator)
+    return -exponential.clamp_min(torch.finfo(dtype).tiny).log()
+
+
+def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """An exact sample of Categorical(softmax(logits)): argmax(logits + Gumbel noise)."""
+    noise = gumbel_noise(logits.shape, logits.dtype, logits.device, generator)
+    return (logits + noise).argmax(dim=-1)

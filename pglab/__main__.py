@@ -1,0 +1,5 @@
+"""``python -m pglab`` is the ``pglab`` command."""
+
+from pglab.cli import main
+
+main()

@@ -64,7 +64,12 @@ class RlooPreset(ReinforcePreset):
 
 @dataclass
 class ValuePreset(Preset):
-    value_lr: float = knob(1e-3, "learning rate of the value network (Adam)")
+    """Tuned on CartPole-v1: 16 x 64 steps per update, both learning rates 3e-3."""
+
+    num_envs: int = knob(16, "parallel environments (the batch holds num_envs * num_steps steps)")
+    num_steps: int = knob(64, "steps per environment per update; cut tails are bootstrapped with V")
+    lr: float = knob(3e-3, "policy learning rate (Adam)")
+    value_lr: float = knob(3e-3, "learning rate of the value network (Adam)")
     value_epochs: int = knob(4, "regression passes of the value network over each batch")
     value_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the value network")
     gae_lambda: float = knob(1.0, "GAE lambda in [0, 1]: 1 is return minus V (REINFORCE), < 1 trades bias for variance")

@@ -30,6 +30,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise CheckpointError(
+            f"could not write {path}: {exc.strerror or exc}; the previous checkpoint is intact"
+        ) from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -47,7 +47,7 @@ def cli() -> None:
     help="Gymnasium id, or module:EnvId.",
 )
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--total-steps", default=500_000, show_default=True, type=int, help="Environment steps.")
+@click.option("--total-steps", type=int, help="Environment steps  [default: 500000; on --resume, the run's].")
 @click.option("--num-envs", type=int, help="Parallel environments (default: the preset's).")
 @click.option(
     "--set",
@@ -97,11 +97,17 @@ def cli() -> None:
     help="Steps between checkpoints (0: end).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(file_okay=False),
+    help="Continue the run in this directory from its last checkpoint (other flags but --total-steps are ignored).",
+)
 def train(
     agent: str,
     env_id: str,
     seed: int,
-    total_steps: int,
+    total_steps: int | None,
     num_envs: int | None,
     sets: tuple[str, ...],
     env_kwargs: tuple[str, ...],
@@ -114,16 +120,20 @@ def train(
     vectorization: str,
     checkpoint_every: int,
     progress: bool,
+    resume_dir: str | None,
 ) -> None:
     """Train one agent on one environment and write its run directory."""
-    from pglab.train import TrainConfig
+    from pglab.train import TrainConfig, resume
     from pglab.train import train as run_training
 
+    if resume_dir is not None:
+        _report(resume(resume_dir, total_steps=total_steps, progress=progress))
+        return
     config = TrainConfig(
         agent=agent,
         env=env_id,
         seed=seed,
-        total_steps=total_steps,
+        total_steps=500_000 if total_steps is None else total_steps,
         num_envs=num_envs,
         overrides=dict(parse_assignments(sets)),
         env_kwargs=_parse_env_kwargs(env_kwargs),
@@ -137,13 +147,42 @@ def train(
         checkpoint_every=checkpoint_every,
         progress=progress,
     )
-    summary = run_training(config)
+    _report(run_training(config))
+
+
+def _report(summary: dict[str, Any]) -> None:
     ret = summary["return_mean_last100"]
     click.echo(
         f"{summary['agent']} on {summary['env']} (seed {summary['seed']}): {summary['global_step']} steps "
         f"in {summary['wall_s']:.1f} s ({summary['sps']:,.0f} steps/s), last-100 mean return "
         f"{'n/a' if ret is None else f'{ret:.1f}'}"
         + (f", solved at step {summary['solved_at_step']}" if summary["solved_at_step"] else "")
+    )
+
+
+@cli.command(name="eval")
+@click.argument("source", type=click.Path())
+@click.option("--episodes", default=100, show_default=True, type=int)
+@click.option("--greedy", is_flag=True, help="Take the most likely action instead of sampling.")
+@click.option("--env", "env_id", default=None, help="Evaluate on another environment (same spaces).")
+@click.option("--seed", default=10_000, show_default=True, type=int, help="Episode i is reset with seed + i.")
+@click.option("--video", type=click.Path(dir_okay=False), help="Write an MP4 of the first episode here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Default: eval.json beside the checkpoint.")
+def eval_command(
+    source: str, episodes: int, greedy: bool, env_id: str | None, seed: int, video: str | None, json_path: str | None
+) -> None:
+    """Evaluate a run directory's (or a checkpoint file's) policy: mean return with a 95% CI."""
+    from pathlib import Path
+
+    from pglab.evaluate import evaluate
+
+    result = evaluate(source, episodes=episodes, greedy=greedy, env_id=env_id, seed=seed, video=video)
+    out = Path(json_path) if json_path else Path(result["checkpoint"]).parent / "eval.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    low, high = result["ci95"]
+    click.echo(
+        f"{result['env']}: mean return {result['mean']:.2f} +- {result['std']:.2f} (std) over {episodes} episodes, "
+        f"95% CI [{low:.2f}, {high:.2f}]; written to {out}"
     )
 
 

@@ -21,3 +21,7 @@ class CheckpointError(PglabError):
 
 class NonFiniteLossError(PglabError):
     """A loss or gradient became NaN or infinite; training stops with the last good weights."""
+
+
+class EnvironmentStepError(PglabError):
+    """The environment raised while stepping; the run stops and keeps its last checkpoint."""

@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglab.errors import EnvironmentStepError
 from pglab.policy import ObservationEncoder
 
 
@@ -101,6 +102,23 @@ class EpisodeStats:
     def mean_last100(self) -> float | None:
         return float(np.mean(self.last100)) if self.last100 else None
 
+    def std_last100(self) -> float | None:
+        return float(np.std(self.last100, ddof=1)) if len(self.last100) > 1 else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "last100": list(self.last100),
+            "count": self.count,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.recent_returns = list(state["recent_returns"])
+        self.recent_lengths = list(state["recent_lengths"])
+        self.last100 = deque(state["last100"], maxlen=100)
+        self.count = int(state["count"])
+
 
 class Collector:
     """Steps a vector environment with an actor and fills a :class:`RolloutBuffer`."""
@@ -118,6 +136,19 @@ class Collector:
         self._features = self.encoder(observations)
         self._resetting[:] = False
 
+    def state_dict(self) -> dict[str, Any]:
+        """What continues the collection exactly: the current observation and the episode stats."""
+        return {
+            "features": None if self._features is None else self._features.clone(),
+            "resetting": torch.from_numpy(self._resetting.copy()),
+            "stats": self.stats.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._features = state["features"]
+        self._resetting = state["resetting"].numpy().copy()
+        self.stats.load_state_dict(state["stats"])
+
     def collect(self, actor: Actor) -> RolloutBuffer:
         """Run ``num_steps`` vector steps; returns the (reused) buffer."""
         if self._features is None:
@@ -130,7 +161,10 @@ class Collector:
             with torch.inference_mode():
                 actions = actor.act(features)
             buf.actions[t] = actions
-            observations, rewards, terminated, truncated, info = self.envs.step(actions.numpy())
+            try:
+                observations, rewards, terminated, truncated, info = self.envs.step(actions.numpy())
+            except Exception as exc:
+                raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
             buf.rewards[t] = torch.from_numpy(np.asarray(rewards, dtype=np.float32))
             buf.terminated[t] = torch.from_numpy(np.asarray(terminated, dtype=bool))
             buf.truncated[t] = torch.from_numpy(np.asarray(truncated, dtype=bool))

@@ -1,18 +1,29 @@
 """The one training loop: collect a batch, update the agent, log, repeat.
 
-Read :func:`train` top to bottom; everything an agent does differently lives in the agent. The
+Read :func:`run_loop` top to bottom; everything an agent does differently lives in the agent. The
 run directory it writes is a contract (DESIGN.md, "Contracts"): config.json, metrics.jsonl,
 summary.json, checkpoint.pt and, unless disabled, wandb/.
+
+Runs survive faults: checkpoints hold everything needed to continue (agent, RNG, the environments'
+own state, episode statistics), so ``pglab train --resume DIR`` continues an interrupted run and
+produces the same numbers the uninterrupted run would have. Ctrl-C stops at the end of the current
+update (a second Ctrl-C stops at once), so the checkpoint written then is exact.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import platform
 import random
 import re
+import signal
+import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -23,16 +34,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pglab.agent import Agent, resolve_preset
-from pglab.checkpoint import save_checkpoint
+from pglab import envstate
+from pglab.agent import Agent, Preset, resolve_preset
+from pglab.checkpoint import load_checkpoint, save_checkpoint
 from pglab.environment import VECTORIZATION_MODES, make_vector_env
-from pglab.errors import ConfigError, NonFiniteLossError
+from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
 from pglab.runlog import WANDB_MODES, RunLog, write_json
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
+CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -72,6 +85,14 @@ class TrainConfig:
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ConfigError(f"--target-return must be a finite number; got {self.target_return}")
 
+    @classmethod
+    def from_resolved(cls, resolved: dict[str, Any]) -> TrainConfig:
+        """The config back from a run's config.json (which also holds hyperparameters and versions)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in resolved.items() if k in names}
+        values["wandb_tags"] = tuple(values.get("wandb_tags") or ())
+        return cls(**values)
+
 
 def versions() -> dict[str, str]:
     return {
@@ -94,12 +115,50 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def prepare_run_dir(config: TrainConfig) -> Path:
-    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    if (run_dir / "metrics.jsonl").exists():
-        raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir (nothing was overwritten)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+@dataclass
+class Run:
+    """Everything a configuration builds; built the same way for a new run and for a resumed one."""
+
+    config: TrainConfig
+    preset: Preset
+    envs: gym.vector.VectorEnv
+    agent: Agent
+    collector: Collector
+    run_dir: Path
+    resolved: dict[str, Any]
+    global_step: int = 0
+    wall_s: float = 0.0  # training time of earlier sessions of this run (resume)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.preset.num_envs * self.preset.num_steps
+
+
+def build_run(config: TrainConfig, run_dir: Path) -> Run:
+    config.validate()
+    spec = get_agent(config.agent)
+    overrides = dict(config.overrides)
+    if config.num_envs is not None:
+        overrides["num_envs"] = config.num_envs
+    preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides)
+    torch.set_num_threads(config.torch_threads)
+    seed_everything(config.seed)
+    envs = make_vector_env(config.env, preset.num_envs, config.vectorization, config.env_kwargs)
+    # The policy is the first thing built from the seeded RNG: the same seed gives every agent the
+    # same initial policy weights, whatever critic it builds afterwards.
+    policy = PolicyNetwork(
+        envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes, preset.activation
+    )
+    agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+    resolved = {
+        **dataclasses.asdict(config),
+        "run_dir": str(run_dir),
+        "hyperparameters": preset.to_dict(),
+        "observation_space": str(envs.single_observation_space),
+        "action_space": str(envs.single_action_space),
+        "versions": versions(),
+    }
+    return Run(config, preset, envs, agent, Collector(envs, policy.encoder, preset.num_steps), run_dir, resolved)
 
 
 def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -110,122 +169,198 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     """
     config = config or TrainConfig(**kwargs)
     config.validate()
-    spec = get_agent(config.agent)
-    overrides = dict(config.overrides)
-    if config.num_envs is not None:
-        overrides["num_envs"] = config.num_envs
-    preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides)
+    run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
+    if (run_dir / "metrics.jsonl").exists():
+        raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir, or continue it with --resume")
+    run = build_run(config, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", run.resolved)
+    run.collector.reset(config.seed)
+    return run_loop(run)
 
-    torch.set_num_threads(config.torch_threads)
-    seed_everything(config.seed)
-    envs = make_vector_env(config.env, preset.num_envs, config.vectorization, config.env_kwargs)
-    # The policy is the first thing built from the seeded RNG: the same seed gives every agent the
-    # same initial policy weights, whatever critic it builds afterwards.
-    policy = PolicyNetwork(
-        envs.single_observation_space,
-        int(envs.single_action_space.n),
-        preset.hidden_sizes,
-        preset.activation,
+
+def resume(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last checkpoint; returns the final summary.
+
+    The metrics rows logged after that checkpoint are dropped and produced again, so metrics.jsonl
+    ends with no duplicate and no missing step.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise CheckpointError(f"{run_dir} is not a pglab run directory (no config.json); check the path")
+    config = TrainConfig.from_resolved(json.loads((run_dir / "config.json").read_text()))
+    config.run_dir, config.progress = str(run_dir), progress
+    if total_steps is not None:
+        config.total_steps = total_steps
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    run = build_run(config, run_dir)
+    _check_compatible(checkpoint, run)
+    run.agent.load_state_dict(checkpoint["agent"])
+    run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
+    run.collector.load_state_dict(checkpoint["collector"])
+    if checkpoint["env_state"] is not None:
+        envstate.restore(run.envs, checkpoint["env_state"])
+    else:
+        print(
+            f"note: {config.env}'s state could not be saved; the episodes in flight restart on resume",
+            file=sys.stderr,
+        )
+        run.collector.reset(config.seed + run.global_step)
+    torch.set_rng_state(checkpoint["torch_rng"])
+    _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
+    return run_loop(run)
+
+
+def _check_compatible(checkpoint: dict[str, Any], run: Run) -> None:
+    saved = json.loads(checkpoint["config_json"])
+    for key in ("agent", "env", "observation_space", "action_space"):
+        if saved.get(key) != run.resolved[key]:
+            raise CheckpointError(
+                f"the checkpoint is for {key} {saved.get(key)!r} but this run has {run.resolved[key]!r}; "
+                "resume it with the configuration it was trained with"
+            )
+
+
+def _truncate_metrics(path: Path, global_step: int) -> None:
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["global_step"] <= global_step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+class _GracefulStop:
+    """First Ctrl-C: finish the current update, then stop; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this update (Ctrl-C again to stop now)", file=sys.stderr)
+
+
+@contextmanager
+def _sigint_handler(handler: _GracefulStop) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_loop(run: Run) -> dict[str, Any]:
+    """Collect, update, log, checkpoint until the step budget or the target return is reached."""
+    config, collector, agent = run.config, run.collector, run.agent
+    per_update = run.steps_per_update
+    budget = math.ceil(config.total_steps / per_update) * per_update
+    log = RunLog(run.run_dir, run.resolved, config.wandb_mode, _wandb_settings(config))
+    bar = tqdm(total=budget, initial=run.global_step, unit="step", disable=not config.progress, dynamic_ncols=True)
+    session_start, session_step = time.perf_counter(), run.global_step
+    solved_at_step = solved_at_wall_s = None
+    stop, status, error = _GracefulStop(), "running", None
+    try:
+        with _sigint_handler(stop):
+            while run.global_step < budget and not stop.requested:
+                batch = collector.collect(agent)
+                metrics = agent.update(batch)
+                run.global_step += per_update
+                elapsed = time.perf_counter() - session_start
+                sps = (run.global_step - session_step) / elapsed
+                log.log({"global_step": run.global_step, **collector.stats.drain(), **metrics, "charts/SPS": sps})
+                mean100 = collector.stats.mean_last100()
+                bar.update(per_update)
+                bar.set_postfix(ret100="-" if mean100 is None else f"{mean100:.1f}", sps=f"{sps:,.0f}")
+                if config.checkpoint_every and run.global_step % config.checkpoint_every < per_update:
+                    _save(run, run.wall_s + elapsed)
+                if _solved(config, collector):
+                    solved_at_step, solved_at_wall_s = run.global_step, run.wall_s + elapsed
+                    break
+        status = "interrupted" if stop.requested else "finished"
+    except KeyboardInterrupt:
+        status = "killed"  # a second Ctrl-C, mid-update: the last checkpoint stays as it is
+        raise
+    except NonFiniteLossError:
+        status = "diverged"  # raised before any parameter changed: the weights are the last good ones
+        raise
+    except BaseException:
+        status = "failed"  # e.g. the environment raised: the last checkpoint stays as it is
+        raise
+    finally:
+        bar.close()
+        wall_s = run.wall_s + time.perf_counter() - session_start
+        if status in ("finished", "interrupted", "diverged"):
+            try:
+                _save(run, wall_s)
+            except CheckpointError as exc:
+                status, error = "failed", exc
+        summary = _summary(run, status, wall_s, solved_at_step, solved_at_wall_s)
+        write_json(run.run_dir / "summary.json", summary)
+        log.close(summary, exit_code=0 if status == "finished" else 1)
+        run.envs.close()
+    if error is not None:
+        raise error
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    return summary
+
+
+def _solved(config: TrainConfig, collector: Collector) -> bool:
+    stats = collector.stats
+    return (
+        config.target_return is not None
+        and len(stats.last100) == SOLVED_WINDOW
+        and stats.mean_last100() >= config.target_return
     )
-    agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
-    collector = Collector(envs, policy.encoder, preset.num_steps)
 
-    run_dir = prepare_run_dir(config)
-    resolved = {
-        **dataclasses.asdict(config),
-        "run_dir": str(run_dir),
-        "hyperparameters": preset.to_dict(),
-        "versions": versions(),
-    }
-    write_json(run_dir / "config.json", resolved)
-    wandb_settings = {
+
+def _wandb_settings(config: TrainConfig) -> dict[str, Any]:
+    return {
         "project": config.wandb_project,
         "entity": config.wandb_entity,
         "group": config.wandb_group,
         "tags": config.wandb_tags,
     }
-    log = RunLog(run_dir, resolved, config.wandb_mode, wandb_settings)
-
-    steps_per_update = preset.num_envs * preset.num_steps
-    num_updates = math.ceil(config.total_steps / steps_per_update)
-    global_step, solved_at_step, solved_at_wall_s, status = 0, None, None, "running"
-    bar = tqdm(
-        total=num_updates * steps_per_update,
-        unit="step",
-        disable=not config.progress,
-        dynamic_ncols=True,
-    )
-    start = time.perf_counter()
-    collector.reset(config.seed)
-    try:
-        for _ in range(num_updates):
-            batch = collector.collect(agent)
-            global_step += steps_per_update
-            metrics = agent.update(batch)
-            sps = global_step / (time.perf_counter() - start)
-            log.log(
-                {
-                    "global_step": global_step,
-                    **collector.stats.drain(),
-                    **metrics,
-                    "charts/SPS": sps,
-                }
-            )
-            mean100 = collector.stats.mean_last100()
-            bar.update(steps_per_update)
-            bar.set_postfix(ret100=f"{mean100:.1f}" if mean100 is not None else "-", sps=f"{sps:,.0f}")
-            if config.checkpoint_every and global_step % config.checkpoint_every < steps_per_update:
-                save_checkpoint(run_dir / "checkpoint.pt", _checkpoint(agent, config, global_step))
-            if (
-                config.target_return is not None
-                and len(collector.stats.last100) == SOLVED_WINDOW
-                and mean100 is not None
-                and mean100 >= config.target_return
-            ):
-                solved_at_step, solved_at_wall_s = global_step, time.perf_counter() - start
-                break
-        status = "finished"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except NonFiniteLossError:
-        status = "diverged"  # the agent still holds its last good weights: they are saved below
-        raise
-    except BaseException:
-        status = "failed"  # e.g. the environment raised: keep the last checkpoint as it is
-        raise
-    finally:
-        bar.close()
-        if status != "failed":
-            save_checkpoint(run_dir / "checkpoint.pt", _checkpoint(agent, config, global_step))
-        wall_s = time.perf_counter() - start
-        summary = {
-            "agent": config.agent,
-            "env": config.env,
-            "seed": config.seed,
-            "status": status,
-            "global_step": global_step,
-            "wall_s": wall_s,
-            "sps": global_step / wall_s if wall_s > 0 else 0.0,
-            "episodes": collector.stats.count,
-            "return_mean_last100": collector.stats.mean_last100(),
-            "solved_at_step": solved_at_step,
-            "solved_at_wall_s": solved_at_wall_s,
-            "target_return": config.target_return,
-        }
-        write_json(run_dir / "summary.json", summary)
-        log.close(summary, exit_code=0 if status == "finished" else 1)
-        envs.close()
-    return summary
 
 
-def _checkpoint(agent: Agent, config: TrainConfig, global_step: int) -> dict[str, Any]:
+def _summary(run: Run, status: str, wall_s: float, solved_at_step: int | None, solved_at_wall_s: float | None):
+    stats, config = run.collector.stats, run.config
     return {
-        "agent": agent.state_dict(),
-        "agent_name": config.agent,
+        "agent": config.agent,
         "env": config.env,
         "seed": config.seed,
-        "global_step": global_step,
-        "torch_rng": torch.get_rng_state(),
-        "versions": versions(),
+        "status": status,
+        "global_step": run.global_step,
+        "wall_s": wall_s,
+        "sps": run.global_step / wall_s if wall_s > 0 else 0.0,
+        "episodes": stats.count,
+        "return_mean_last100": stats.mean_last100(),
+        "return_std_last100": stats.std_last100(),
+        "solved_at_step": solved_at_step,
+        "solved_at_wall_s": solved_at_wall_s,
+        "target_return": config.target_return,
     }
+
+
+def _save(run: Run, wall_s: float) -> None:
+    save_checkpoint(
+        run.run_dir / CHECKPOINT,
+        {
+            "format": 1,
+            "agent": run.agent.state_dict(),
+            "agent_name": run.config.agent,
+            "env": run.config.env,
+            "seed": run.config.seed,
+            "global_step": run.global_step,
+            "wall_s": wall_s,
+            "config_json": json.dumps(run.resolved),
+            "torch_rng": torch.get_rng_state(),
+            "collector": run.collector.state_dict(),
+            "env_state": envstate.capture(run.envs),
+            "versions": versions(),
+        },
+    )

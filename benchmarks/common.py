@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmark scripts: one run per fresh subprocess, results as JSON + markdown.
+
+Every run starts in its own Python process, so import time, thread pools and allocator state are
+the same for every library and every seed. Benchmarks are run by hand, never by the test suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_worker(script: Path, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """Run ``script --worker ARGS`` in a new process; it prints one JSON object as its last line."""
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    done = subprocess.run(
+        [sys.executable, str(script), "--worker", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script.name} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pglab_run(agent: str, env: str, seed: int, total_steps: int, target: float | None, sets: dict[str, str]) -> dict:
+    """One pglab training run in this process; the fields the benchmark tables use."""
+    import tempfile
+
+    import pglab
+
+    with tempfile.TemporaryDirectory() as tmp:
+        s = pglab.train(
+            agent=agent, env=env, seed=seed, total_steps=total_steps, target_return=target, overrides=sets,
+            run_dir=f"{tmp}/run", wandb_mode="disabled", progress=False,
+        )  # fmt: skip
+    return {
+        "library": "pglab", "agent": agent, "env": env, "seed": seed, "steps": s["global_step"],
+        "solved_at_step": s["solved_at_step"], "solved_at_wall_s": s["solved_at_wall_s"], "wall_s": s["wall_s"],
+        "sps": s["sps"], "return_mean_last100": s["return_mean_last100"],
+    }  # fmt: skip
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def save(name: str, payload: dict[str, Any], markdown: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown)

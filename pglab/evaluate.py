@@ -1,0 +1,131 @@
+"""Evaluating a trained policy: the return's mean, spread and confidence interval, and a video.
+
+Episodes run one after another in a single environment, each seeded from ``seed + i``, so the
+returns are independent draws and the confidence interval (Student's t) is honest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from pglab import estimators as est
+from pglab.checkpoint import load_checkpoint
+from pglab.environment import resolve_env_id
+from pglab.errors import CheckpointError, ConfigError, PglabError
+from pglab.policy import PolicyNetwork
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def locate_checkpoint(path: str | Path) -> Path:
+    """A run directory or a checkpoint file -> the checkpoint file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; give a run directory or a checkpoint.pt file")
+    return path
+
+
+def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
+    """The checkpoint's policy, checked against ``env``'s spaces."""
+    config = json.loads(checkpoint["config_json"])
+    if str(env.observation_space) != config["observation_space"] or str(env.action_space) != config["action_space"]:
+        raise CheckpointError(
+            f"the checkpoint was trained on {config['env']} (observations {config['observation_space']}, actions "
+            f"{config['action_space']}), which does not match {env.spec.id if env.spec else env} "
+            f"({env.observation_space}, {env.action_space})"
+        )
+    hyper = config["hyperparameters"]
+    policy = PolicyNetwork(env.observation_space, int(env.action_space.n), hyper["hidden_sizes"], hyper["activation"])
+    policy.load_state_dict(checkpoint["agent"]["policy"])
+    policy.eval()
+    return policy
+
+
+def t_quantile_975(dof: int) -> float:
+    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof))
+
+
+def evaluate(
+    source: str | Path,
+    episodes: int = 100,
+    greedy: bool = False,
+    env_id: str | None = None,
+    seed: int = 10_000,
+    video: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes of the saved policy; returns mean, std and a 95% confidence interval."""
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1; got {episodes}")
+    path = locate_checkpoint(source)
+    checkpoint = load_checkpoint(path)
+    config = json.loads(checkpoint["config_json"])
+    env_name = env_id or config["env"]
+    env = gym.make(resolve_env_id(env_name), **config.get("env_kwargs", {}), render_mode="rgb_array" if video else None)
+    if video:
+        env = _record_first_episode(env, Path(video))
+    policy = load_policy(checkpoint, env)
+    generator = torch.Generator().manual_seed(seed)
+    returns = []
+    try:
+        for i in range(episodes):
+            returns.append(_episode(env, policy, greedy, seed + i, generator))
+    finally:
+        env.close()
+    if video:
+        _video_file(Path(video)).replace(video)
+    std = statistics.stdev(returns) if episodes > 1 else 0.0
+    half = t_quantile_975(episodes - 1) * std / math.sqrt(episodes) if episodes > 1 else float("nan")
+    mean = statistics.fmean(returns)
+    return {
+        "checkpoint": str(path),
+        "env": env_name,
+        "episodes": episodes,
+        "greedy": greedy,
+        "mean": mean,
+        "std": std,
+        "ci95": [mean - half, mean + half],
+        "returns": returns,
+        "video": str(video) if video else None,
+    }
+
+
+def _episode(env: gym.Env, policy: PolicyNetwork, greedy: bool, seed: int, generator: torch.Generator) -> float:
+    observation, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        with torch.inference_mode():
+            logits = policy.logits([observation])
+            action = logits.argmax(-1) if greedy else est.gumbel_max_sample(logits, generator)
+        observation, reward, terminated, truncated, _ = env.step(int(action.item()))
+        total += float(reward)
+        done = terminated or truncated
+    return total
+
+
+def _video_file(path: Path) -> Path:
+    """Where Gymnasium's RecordVideo writes the first episode when asked for ``path``."""
+    return path.parent / f"{path.stem}-episode-0.mp4"
+
+
+def _record_first_episode(env: gym.Env, path: Path) -> gym.Env:
+    """Wrap ``env`` so the first episode is recorded (an MP4, through moviepy) and can be moved to ``path``."""
+    try:
+        import moviepy  # noqa: F401
+    except ImportError as exc:
+        raise PglabError("--video needs moviepy: pip install 'pglab[video]' (or pip install moviepy)") from exc
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return gym.wrappers.RecordVideo(
+        env, str(path.parent), episode_trigger=lambda i: i == 0, name_prefix=path.stem, disable_logger=True
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -48,10 +49,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path} holds objects a safe load refuses (possibly malicious code); it was not loaded: {first}"
-        ) from exc
+        unsafe = re.search(r"(?i)unsupported GLOBAL:? (?:GLOBAL )?([\w.]+)", str(exc))
+        if unsafe:
+            raise CheckpointError(
+                f"{path} holds objects a safe load refuses ({unsafe.group(1)}: possibly malicious code); "
+                "it was not loaded and nothing in it was run"
+            ) from exc
+        raise CheckpointError(f"{path} is truncated or corrupt and cannot be read (not a weights-only file)") from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is truncated or corrupt and cannot be read ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or "agent" not in payload:

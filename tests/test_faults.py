@@ -205,3 +205,26 @@ def test_an_environment_that_raises_stops_the_run_and_keeps_the_last_checkpoint(
     assert read_json(run_dir / "summary.json")["status"] == "failed"
     assert load_checkpoint(run_dir / "checkpoint.pt")["global_step"] == 512  # the last one before the fault
     assert np.isfinite(read_metrics(run_dir)[-1]["losses/policy_loss"])
+
+
+@pytest.mark.slow
+def test_eval_of_a_trained_agent_matches_its_training_returns(tmp_path: Path):
+    """A policy that has stopped improving returns in evaluation what it returned in training.
+
+    The run is long enough (400k steps at lr 1e-3) for CartPole's returns to plateau, so the last
+    100 training episodes and the evaluation episodes come from (nearly) the same policy.
+    """
+    run_dir = tmp_path / "run"
+    summary = pglab.train(
+        agent="reinforce-value", env="CartPole-v1", seed=0, total_steps=400_000, run_dir=str(run_dir),
+        overrides={"lr": 1e-3, "value_lr": 1e-3, "num_envs": 8, "num_steps": 128}, wandb_mode="disabled",
+        progress=False,
+    )  # fmt: skip
+    result = run_pglab_subprocess("eval", str(run_dir), "--episodes", "100")
+    assert result.returncode == 0, result.stderr
+    evaluation = read_json(run_dir / "eval.json")
+    assert len(evaluation["returns"]) == 100 and evaluation["ci95"][0] <= evaluation["mean"] <= evaluation["ci95"][1]
+    train_half_width = 1.984 * summary["return_std_last100"] / 10  # t(0.975, 99) * std / sqrt(100)
+    assert abs(evaluation["mean"] - summary["return_mean_last100"]) <= train_half_width + (
+        evaluation["ci95"][1] - evaluation["mean"]
+    ), (evaluation["mean"], summary["return_mean_last100"], train_half_width)

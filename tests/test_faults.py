@@ -84,13 +84,15 @@ def test_interrupted_and_resumed_run_matches_the_uninterrupted_run(tmp_path: Pat
     assert read_json(run_dir / "summary.json")["status"] == "finished"
 
 
-def test_resume_of_an_environment_whose_state_cannot_be_saved_restarts_episodes(tmp_path: Path, monkeypatch):
+def test_resume_of_an_environment_whose_state_cannot_be_saved_restarts_episodes(tmp_path: Path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
     monkeypatch.setattr("pglab.envstate.capture", lambda envs: None)
     pglab.train(agent="reinforce", env="CartPole-v1", total_steps=4096, run_dir=str(run_dir), wandb_mode="disabled",
                 progress=False, checkpoint_every=1024)  # fmt: skip
-    summary = pglab.train.__globals__["resume"](run_dir, total_steps=8192, progress=False)
+    summary = pglab.resume(run_dir, total_steps=8192, progress=False)
     assert summary["global_step"] == 8192 and summary["status"] == "finished"
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: CartPole-v1's state could not be saved; the episodes in flight restart on resume"]
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, median, pglab_run, run_worker, save
+from common import machine, median, parse_seeds, pglab_run, run_worker, save
 
 TARGET, BUDGET = 475.0, 500_000
 
@@ -63,13 +63,6 @@ def sb3_run(seed: int) -> dict:
         "solved_at_step": callback.solved_at_step, "solved_at_wall_s": callback.solved_at_wall_s, "wall_s": wall,
         "sps": model.num_timesteps / wall, "return_mean_last100": float(np.mean([e["r"] for e in buffer])),
     }  # fmt: skip
-
-
-def parse_seeds(text: str) -> list[int]:
-    if "-" in text:
-        lo, hi = text.split("-")
-        return list(range(int(lo), int(hi) + 1))
-    return [int(s) for s in text.split(",")]
 
 
 def main() -> None:

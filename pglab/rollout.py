@@ -46,17 +46,19 @@ class RolloutBuffer:
 
     @classmethod
     def allocate(cls, num_steps: int, num_envs: int, feature_width: int) -> RolloutBuffer:
-        def zeros(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-            return torch.zeros(shape, dtype=dtype)
+        # Per-step flags and rewards are tensors sharing memory with numpy arrays (torch.from_numpy),
+        # so the collector writes the environment's numpy output with a plain numpy assignment.
+        def shared(dtype: type) -> torch.Tensor:
+            return torch.from_numpy(np.zeros((num_steps, num_envs), dtype=dtype))
 
         return cls(
-            features=zeros(num_steps, num_envs, feature_width),
-            actions=zeros(num_steps, num_envs, dtype=torch.int64),
-            rewards=zeros(num_steps, num_envs),
-            terminated=zeros(num_steps, num_envs, dtype=torch.bool),
-            truncated=zeros(num_steps, num_envs, dtype=torch.bool),
-            valid=zeros(num_steps, num_envs, dtype=torch.bool),
-            next_features=zeros(num_envs, feature_width),
+            features=torch.zeros(num_steps, num_envs, feature_width),
+            actions=torch.zeros(num_steps, num_envs, dtype=torch.int64),
+            rewards=shared(np.float32),
+            terminated=shared(np.bool_),
+            truncated=shared(np.bool_),
+            valid=shared(np.bool_),
+            next_features=torch.zeros(num_envs, feature_width),
         )
 
     @property
@@ -154,10 +156,12 @@ class Collector:
         if self._features is None:
             raise RuntimeError("call reset(seed) before collect()")
         buf = self.buffer
+        rewards_np, terminated_np = buf.rewards.numpy(), buf.terminated.numpy()
+        truncated_np, valid_np = buf.truncated.numpy(), buf.valid.numpy()
         features = self._features
         for t in range(buf.num_steps):
             buf.features[t] = features
-            buf.valid[t] = torch.from_numpy(~self._resetting)
+            np.logical_not(self._resetting, out=valid_np[t])
             with torch.inference_mode():
                 actions = actor.act(features)
             buf.actions[t] = actions
@@ -165,9 +169,7 @@ class Collector:
                 observations, rewards, terminated, truncated, info = self.envs.step(actions.numpy())
             except Exception as exc:
                 raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
-            buf.rewards[t] = torch.from_numpy(np.asarray(rewards, dtype=np.float32))
-            buf.terminated[t] = torch.from_numpy(np.asarray(terminated, dtype=bool))
-            buf.truncated[t] = torch.from_numpy(np.asarray(truncated, dtype=bool))
+            rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
             self._resetting = np.logical_or(terminated, truncated)
             features = self.encoder(observations)
             self._record_episodes(info)

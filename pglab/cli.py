@@ -147,6 +147,70 @@ def train(
     )
 
 
+@cli.command()
+@click.option("--env", "env_id", required=True, help="Gymnasium id, or module:EnvId.")
+@click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Freeze this run's policy (default: a fresh one).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Initial policy and sampling seed.")
+@click.option("--samples", default=200, show_default=True, type=int, help="Estimates per estimator.")
+@click.option("--batch-episodes", default=8, show_default=True, type=int, help="Complete episodes per estimate.")
+@click.option(
+    "--warmup", default=5, show_default=True, type=int, help="Discarded estimates (settle running baselines)."
+)
+@click.option(
+    "--reference",
+    type=click.Choice(["auto", "exact", "large-batch"]),
+    default="auto",
+    show_default=True,
+    help="auto: exact where the env exposes its model, else a large batch of plain REINFORCE.",
+)
+@click.option(
+    "--reference-samples", default=1000, show_default=True, type=int, help="Batches in a large-batch reference."
+)
+@click.option("--oracle-critic", is_flag=True, help="Replace learned critics by the exact V/Q (tabular envs).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every agent.")
+@click.option("--env-kwarg", "env_kwargs", multiple=True, metavar="KEY=VALUE", help="Passed to gym.make; repeatable.")
+@click.option("--out", type=click.Path(file_okay=False), help="Default: grads/<env>__<time>.")
+def grads(
+    env_id: str,
+    agents: str,
+    checkpoint: str | None,
+    seed: int,
+    samples: int,
+    batch_episodes: int,
+    warmup: int,
+    reference: str,
+    reference_samples: int,
+    oracle_critic: bool,
+    sets: tuple[str, ...],
+    env_kwargs: tuple[str, ...],
+    out: str | None,
+) -> None:
+    """Measure each agent's gradient estimator (bias, variance, SNR, cosine, cost) on a frozen policy."""
+    from pglab.grads import GradsConfig, markdown_table, run_grads
+
+    report = run_grads(
+        GradsConfig(
+            env=env_id,
+            agents=tuple(a.strip() for a in agents.split(",") if a.strip()),
+            seed=seed,
+            checkpoint=checkpoint,
+            samples=samples,
+            batch_episodes=batch_episodes,
+            warmup=warmup,
+            reference=reference,
+            reference_samples=reference_samples,
+            oracle_critic=oracle_critic,
+            overrides=dict(parse_assignments(sets)),
+            env_kwargs=_parse_env_kwargs(env_kwargs),
+            out=out,
+        )
+    )
+    click.echo(markdown_table(report), nl=False)
+    figure = report["figure"] or "no figure (pip install 'pglab[plot]' for matplotlib)"
+    click.echo(f"wrote {report['out']}/grads.json, grads.md; {figure}")
+
+
 @cli.command(name="list")
 @click.option("--agent", default=None, help="Show this agent's preset fields, defaults and help.")
 @click.option(

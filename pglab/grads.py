@@ -319,6 +319,7 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "grads.json", report)
     (out / "grads.md").write_text(markdown_table(report))
+    report["out"] = str(out)
     report["figure"] = str(out / "grads.png") if plot(report, out / "grads.png") else None
     return report
 

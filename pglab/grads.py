@@ -148,11 +148,14 @@ def gradient_statistics(samples: torch.Tensor, reference: torch.Tensor, exact_re
 
     ``samples`` is (M, P). The bias norm is ``|mean - reference|``, reported only against an exact
     reference, with ``bias_noise_norm`` = sqrt(trace(Cov) / M), the norm the mean's error would have
-    if the estimator were unbiased: a bias norm well above it is real bias.
+    if the estimator were unbiased: a bias norm well above it is real bias. ``along_reference`` is the
+    mean's component along the reference direction, with its standard error: a one-dimensional test
+    of the estimate's scale, far sharper than the norm (unbiased: it equals the reference's norm).
     """
     mean = samples.mean(0)
     total_variance = float(samples.var(0, unbiased=True).sum())
     cosines = torch.nn.functional.cosine_similarity(samples, reference.expand_as(samples), dim=1).numpy()
+    along = samples @ (reference / reference.norm())  # each estimate's component along the reference
     stats: dict[str, Any] = {
         "mean_gradient": mean.tolist(),
         "mean_norm": float(mean.norm()),
@@ -168,6 +171,8 @@ def gradient_statistics(samples: torch.Tensor, reference: torch.Tensor, exact_re
         "cosine_of_mean": float(torch.nn.functional.cosine_similarity(mean, reference, dim=0)),
         "bias_norm": float((mean - reference).norm()) if exact_reference else None,
         "bias_noise_norm": math.sqrt(total_variance / samples.shape[0]),
+        "along_reference": float(along.mean()),
+        "along_reference_se": float(along.std()) / math.sqrt(samples.shape[0]),
     }
     return stats
 

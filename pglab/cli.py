@@ -97,6 +97,13 @@ def cli() -> None:
     help="Steps between checkpoints (0: end).",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--grad-diagnostics-every",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Updates between measurements of the agent's gradient estimator (see pglab grads); 0: never.",
+)
 def train(
     agent: str,
     env_id: str,
@@ -114,6 +121,7 @@ def train(
     vectorization: str,
     checkpoint_every: int,
     progress: bool,
+    grad_diagnostics_every: int,
 ) -> None:
     """Train one agent on one environment and write its run directory."""
     from pglab.train import TrainConfig
@@ -136,6 +144,7 @@ def train(
         vectorization=vectorization,
         checkpoint_every=checkpoint_every,
         progress=progress,
+        grad_diagnostics_every=grad_diagnostics_every,
     )
     summary = run_training(config)
     ret = summary["return_mean_last100"]

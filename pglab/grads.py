@@ -28,6 +28,7 @@ score-function agents weight step t by 1 rather than gamma^t; with gamma < 1 tha
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -192,16 +193,8 @@ class _Lab:
     def __init__(self, config: GradsConfig):
         self.config = config
         self.env_id = resolve_env_id(config.env)
+        self.horizon, self.model = horizon_and_model(self.env_id, config.env_kwargs)
         self.envs = make_vector_env(config.env, config.batch_episodes, "auto", config.env_kwargs)
-        probe = gym.make(self.env_id, **config.env_kwargs)
-        self.horizon = probe.spec.max_episode_steps if probe.spec is not None else None
-        if self.horizon is None:
-            raise EnvironmentSetupError(
-                f"{self.env_id} has no time limit, so an episode may never end; set one with "
-                "--env-kwarg max_episode_steps=N"
-            )
-        self.model = exact.tabular_model(probe) if exact.has_model(probe) else None
-        probe.close()
         self.checkpoint = load_checkpoint(config.checkpoint) if config.checkpoint else None
         if self.checkpoint is not None and self.checkpoint.get("env", "").rpartition(":")[2] != self.env_id:
             raise CheckpointError(
@@ -248,27 +241,110 @@ class _Lab:
         return critic
 
     def estimates(self, contestant: _Contestant, count: int, first_seed: int) -> tuple[torch.Tensor, dict[str, float]]:
-        """``count`` per-episode gradient estimates (count, P) and their mean costs."""
-        agent, n = contestant.agent, self.config.batch_episodes
-        rows, collect_s, gradient_s, steps = [], 0.0, 0.0, 0
-        for i in range(-self.config.warmup, count):
-            seed = first_seed + (i + self.config.warmup) * n
-            torch.manual_seed(seed)  # common random numbers: every estimator sees the same env and action seeds
-            t0 = time.perf_counter()
-            batch = collect_episodes(self.envs, agent.policy.encoder, agent, seed, self.horizon)
-            t1 = time.perf_counter()
-            gradient = estimate_gradient(agent, batch) * (float(batch.valid.sum()) / n)
-            t2 = time.perf_counter()
-            if i >= 0:
-                rows.append(gradient)
-                collect_s, gradient_s, steps = collect_s + t1 - t0, gradient_s + t2 - t1, steps + int(batch.valid.sum())
-        cost = {
-            "collect_ms": 1e3 * collect_s / count,
-            "gradient_ms": 1e3 * gradient_s / count,
-            "wall_ms_per_estimate": 1e3 * (collect_s + gradient_s) / count,
-            "mean_episode_length": steps / (count * n),
+        return sample_estimates(self.envs, self.horizon, contestant.agent, count, first_seed, self.config.warmup)
+
+
+def sample_estimates(
+    envs: gym.vector.VectorEnv, horizon: int, agent: Agent, count: int, first_seed: int, warmup: int = 0
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``count`` per-episode gradient estimates of ``agent``, (count, P), and their mean costs.
+
+    Batch i is collected from ``reset(first_seed + i * num_envs)`` with torch seeded alike: common
+    random numbers, so every estimator sees the same environment and action seeds. ``warmup``
+    batches come first and are discarded.
+    """
+    n = envs.num_envs
+    rows, collect_s, gradient_s, steps = [], 0.0, 0.0, 0
+    for i in range(-warmup, count):
+        seed = first_seed + (i + warmup) * n
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        batch = collect_episodes(envs, agent.policy.encoder, agent, seed, horizon)
+        t1 = time.perf_counter()
+        gradient = estimate_gradient(agent, batch) * (float(batch.valid.sum()) / n)
+        t2 = time.perf_counter()
+        if i >= 0:
+            rows.append(gradient)
+            collect_s, gradient_s, steps = collect_s + t1 - t0, gradient_s + t2 - t1, steps + int(batch.valid.sum())
+    cost = {
+        "collect_ms": 1e3 * collect_s / count,
+        "gradient_ms": 1e3 * gradient_s / count,
+        "wall_ms_per_estimate": 1e3 * (collect_s + gradient_s) / count,
+        "mean_episode_length": steps / (count * n),
+    }
+    return torch.stack(rows), cost
+
+
+def horizon_and_model(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, exact.TabularModel | None]:
+    """The environment's time limit (required: complete episodes must end) and its model, if exposed."""
+    probe = gym.make(env_id, **env_kwargs)
+    try:
+        horizon = probe.spec.max_episode_steps if probe.spec is not None else None
+        if horizon is None:
+            raise EnvironmentSetupError(
+                f"{env_id} has no time limit, so an episode may never end; set one with --env-kwarg max_episode_steps=N"
+            )
+        return horizon, exact.tabular_model(probe) if exact.has_model(probe) else None
+    finally:
+        probe.close()
+
+
+class TrainingDiagnostics:
+    """``pglab train --grad-diagnostics-every N``: the training agent's own estimator, measured mid-run.
+
+    :meth:`measure` draws ``samples`` estimates from the agent as it is configured for training, and
+    compares them with the exact gradient where the environment has a model, else with the mean of
+    ``4 * samples`` plain-REINFORCE estimates. It runs on its own environments and restores the
+    agent's state and torch's RNG afterwards, so that training goes on exactly as without it.
+    """
+
+    REFERENCE_FACTOR = 4
+
+    def __init__(self, env: str, env_kwargs: dict[str, Any], agent: Agent, gamma: float, samples: int, seed: int):
+        if samples < 2:
+            raise ConfigError(f"--grad-diagnostics-samples must be at least 2; got {samples}")
+        self.env_id = resolve_env_id(env)
+        self.horizon, self.model = horizon_and_model(self.env_id, env_kwargs)
+        self.envs = make_vector_env(env, 8, "auto", env_kwargs)
+        self.gamma, self.samples, self.seed = gamma, samples, seed
+        preset = resolve_preset(
+            get_agent(LARGE_BATCH_ESTIMATOR).preset, self.env_id, {**DEFAULT_OVERRIDES, "gamma": gamma}
+        )
+        self.reference_agent = get_agent(LARGE_BATCH_ESTIMATOR).build(
+            agent.policy, self.envs.single_observation_space, self.envs.single_action_space, preset
+        )  # shares the live policy; its optimiser never steps
+
+    def measure(self, agent: Agent, update: int) -> dict[str, float]:
+        """``grads/estimator_*`` metrics for the agent's current policy."""
+        rng, state = torch.get_rng_state(), copy.deepcopy(agent.state_dict())
+        seed = self.seed + 10**6 + update * self.samples * (1 + self.REFERENCE_FACTOR) * self.envs.num_envs
+        try:
+            samples, cost = sample_estimates(self.envs, self.horizon, agent, self.samples, seed)
+            if self.model is not None:
+                reference = exact.exact_gradient(agent.policy, self.model, self.gamma)[1]
+            else:
+                count = self.REFERENCE_FACTOR * self.samples
+                reference_seed = seed + self.samples * self.envs.num_envs
+                reference = sample_estimates(self.envs, self.horizon, self.reference_agent, count, reference_seed)[
+                    0
+                ].mean(0)
+        finally:
+            agent.load_state_dict(state)
+            torch.set_rng_state(rng)
+        stats = gradient_statistics(samples, reference, self.model is not None)
+        metrics = {
+            "grads/estimator_variance": stats["total_variance"],
+            "grads/estimator_snr": stats["snr"],
+            "grads/estimator_cosine": stats["cosine"]["mean"],
+            "grads/estimator_cosine_of_mean": stats["cosine_of_mean"],
+            "grads/estimator_ms": cost["wall_ms_per_estimate"],
         }
-        return torch.stack(rows), cost
+        if stats["bias_norm"] is not None:
+            metrics["grads/estimator_bias_norm"] = stats["bias_norm"]
+        return metrics
+
+    def close(self) -> None:
+        self.envs.close()
 
 
 def run_grads(config: GradsConfig) -> dict[str, Any]:

@@ -57,6 +57,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
     progress: bool = True
+    grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
+    grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
 
     def validate(self) -> None:
         if self.total_steps <= 0:
@@ -69,6 +71,8 @@ class TrainConfig:
             raise ConfigError(f"--vectorization must be one of {', '.join(VECTORIZATION_MODES)}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0; got {self.checkpoint_every}")
+        if self.grad_diagnostics_every < 0:
+            raise ConfigError(f"--grad-diagnostics-every must be >= 0; got {self.grad_diagnostics_every}")
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ConfigError(f"--target-return must be a finite number; got {self.target_return}")
 
@@ -129,6 +133,13 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     )
     agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
     collector = Collector(envs, policy.encoder, preset.num_steps)
+    diagnostics = None
+    if config.grad_diagnostics_every:
+        from pglab.grads import TrainingDiagnostics
+
+        diagnostics = TrainingDiagnostics(
+            config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
+        )
 
     run_dir = prepare_run_dir(config)
     resolved = {
@@ -158,10 +169,12 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     start = time.perf_counter()
     collector.reset(config.seed)
     try:
-        for _ in range(num_updates):
+        for update in range(num_updates):
             batch = collector.collect(agent)
             global_step += steps_per_update
-            metrics = agent.update(batch)
+            measured = diagnostics is not None and update % config.grad_diagnostics_every == 0
+            extra = diagnostics.measure(agent, update) if measured else {}  # before the update: same policy
+            metrics = {**agent.update(batch), **extra}
             sps = global_step / (time.perf_counter() - start)
             log.log(
                 {
@@ -216,6 +229,8 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         write_json(run_dir / "summary.json", summary)
         log.close(summary, exit_code=0 if status == "finished" else 1)
         envs.close()
+        if diagnostics is not None:
+            diagnostics.close()
     return summary
 
 

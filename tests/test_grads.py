@@ -257,3 +257,28 @@ def test_bad_flags_give_one_clear_line(run_cli, tmp_path, args, message):
     code, _, stderr = run_cli("grads", *args, "--out", str(tmp_path / "x"))
     assert code == 2
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
+
+
+@pytest.mark.parametrize("env", ["pglab/DelayedChain-v0", "CartPole-v1"])  # exact and large-batch references
+def test_training_logs_estimator_diagnostics_without_changing_the_run(tmp_path, env):
+    from pglab.train import TrainConfig, train
+
+    def run(every: int) -> list[dict]:
+        config = TrainConfig(
+            agent="reinforce-ema", env=env, total_steps=3 * 512, num_envs=4, overrides={"num_steps": 128},
+            run_dir=str(tmp_path / f"run{every}"), wandb_mode="disabled", progress=False,
+            grad_diagnostics_every=every, grad_diagnostics_samples=3,
+        )  # fmt: skip
+        train(config)
+        return [json.loads(line) for line in (tmp_path / f"run{every}" / "metrics.jsonl").read_text().splitlines()]
+
+    plain, measured = run(0), run(2)
+    diagnosed = [row for row in measured if "grads/estimator_variance" in row]
+    assert [row["global_step"] for row in diagnosed] == [512, 1536]  # updates 0 and 2
+    for row in diagnosed:
+        assert row["grads/estimator_variance"] > 0 and -1 <= row["grads/estimator_cosine"] <= 1
+        assert ("grads/estimator_bias_norm" in row) == (env == "pglab/DelayedChain-v0")
+    for a, b in zip(plain, measured, strict=True):  # the diagnostics leave training exactly as it was
+        assert a["losses/policy_loss"] == b["losses/policy_loss"] and a.get("charts/baseline") == b.get(
+            "charts/baseline"
+        )

@@ -492,7 +492,7 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     rows = report["estimators"]
     names = [r["agent"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.2 * len(rows), 4), constrained_layout=True)
-    left.bar(names, [r["total_variance"] for r in rows], color="tab:blue")
+    left.plot(names, [r["total_variance"] for r in rows], "o", markersize=8)  # markers: bars mislead on a log axis
     left.set_yscale("log")
     left.set_ylabel("total variance of one estimate (log)")
     cos = [r["cosine"] for r in rows]

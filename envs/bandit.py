@@ -32,6 +32,10 @@ class CategoricalBandit(gym.Env[np.int64, np.int64]):
     ## Episode End
     Every episode is one step long and terminates.
 
+    ## Model
+    ``P[0][a] = [(1.0, 0, rewards[a], True)]`` and ``initial_state_distrib = [1.0]``, Gymnasium's
+    toy-text format (the noise has mean zero, so the expected reward is ``rewards[a]``).
+
     ## Arguments
     ``rewards``: the mean reward of each arm (default ``(0.0, 0.2, 0.5, 1.0)``);
     ``noise_std``: standard deviation of the reward noise.
@@ -48,6 +52,8 @@ class CategoricalBandit(gym.Env[np.int64, np.int64]):
         self.noise_std = float(noise_std)
         self.action_space = gym.spaces.Discrete(len(self.rewards))
         self.observation_space = gym.spaces.Discrete(1)
+        self.P = {0: {a: [(1.0, 0, float(r), True)] for a, r in enumerate(self.rewards)}}
+        self.initial_state_distrib = np.ones(1)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

@@ -98,6 +98,13 @@ def cli() -> None:
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
+    "--grad-diagnostics-every",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Updates between measurements of the agent's gradient estimator (see pglab grads); 0: never.",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(file_okay=False),
@@ -120,6 +127,7 @@ def train(
     vectorization: str,
     checkpoint_every: int,
     progress: bool,
+    grad_diagnostics_every: int,
     resume_dir: str | None,
 ) -> None:
     """Train one agent on one environment and write its run directory."""
@@ -146,6 +154,7 @@ def train(
         vectorization=vectorization,
         checkpoint_every=checkpoint_every,
         progress=progress,
+        grad_diagnostics_every=grad_diagnostics_every,
     )
     _report(run_training(config))
 
@@ -184,6 +193,70 @@ def eval_command(
         f"{result['env']}: mean return {result['mean']:.2f} +- {result['std']:.2f} (std) over {episodes} episodes, "
         f"95% CI [{low:.2f}, {high:.2f}]; written to {out}"
     )
+
+
+@cli.command()
+@click.option("--env", "env_id", required=True, help="Gymnasium id, or module:EnvId.")
+@click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="Freeze this run's policy (default: a fresh one).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Initial policy and sampling seed.")
+@click.option("--samples", default=200, show_default=True, type=int, help="Estimates per estimator.")
+@click.option("--batch-episodes", default=8, show_default=True, type=int, help="Complete episodes per estimate.")
+@click.option(
+    "--warmup", default=5, show_default=True, type=int, help="Discarded estimates (settle running baselines)."
+)
+@click.option(
+    "--reference",
+    type=click.Choice(["auto", "exact", "large-batch"]),
+    default="auto",
+    show_default=True,
+    help="auto: exact where the env exposes its model, else a large batch of plain REINFORCE.",
+)
+@click.option(
+    "--reference-samples", default=1000, show_default=True, type=int, help="Batches in a large-batch reference."
+)
+@click.option("--oracle-critic", is_flag=True, help="Replace learned critics by the exact V/Q (tabular envs).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every agent.")
+@click.option("--env-kwarg", "env_kwargs", multiple=True, metavar="KEY=VALUE", help="Passed to gym.make; repeatable.")
+@click.option("--out", type=click.Path(file_okay=False), help="Default: grads/<env>__<time>.")
+def grads(
+    env_id: str,
+    agents: str,
+    checkpoint: str | None,
+    seed: int,
+    samples: int,
+    batch_episodes: int,
+    warmup: int,
+    reference: str,
+    reference_samples: int,
+    oracle_critic: bool,
+    sets: tuple[str, ...],
+    env_kwargs: tuple[str, ...],
+    out: str | None,
+) -> None:
+    """Measure each agent's gradient estimator (bias, variance, SNR, cosine, cost) on a frozen policy."""
+    from pglab.grads import GradsConfig, markdown_table, run_grads
+
+    report = run_grads(
+        GradsConfig(
+            env=env_id,
+            agents=tuple(a.strip() for a in agents.split(",") if a.strip()),
+            seed=seed,
+            checkpoint=checkpoint,
+            samples=samples,
+            batch_episodes=batch_episodes,
+            warmup=warmup,
+            reference=reference,
+            reference_samples=reference_samples,
+            oracle_critic=oracle_critic,
+            overrides=dict(parse_assignments(sets)),
+            env_kwargs=_parse_env_kwargs(env_kwargs),
+            out=out,
+        )
+    )
+    click.echo(markdown_table(report), nl=False)
+    figure = report["figure"] or "no figure (pip install 'pglab[plot]' for matplotlib)"
+    click.echo(f"wrote {report['out']}/grads.json, grads.md; {figure}")
 
 
 @cli.command(name="list")

@@ -70,6 +70,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
     progress: bool = True
+    grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
+    grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
 
     def validate(self) -> None:
         if self.total_steps <= 0:
@@ -82,6 +84,8 @@ class TrainConfig:
             raise ConfigError(f"--vectorization must be one of {', '.join(VECTORIZATION_MODES)}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0; got {self.checkpoint_every}")
+        if self.grad_diagnostics_every < 0:
+            raise ConfigError(f"--grad-diagnostics-every must be >= 0; got {self.grad_diagnostics_every}")
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ConfigError(f"--target-return must be a finite number; got {self.target_return}")
 
@@ -126,6 +130,7 @@ class Run:
     collector: Collector
     run_dir: Path
     resolved: dict[str, Any]
+    diagnostics: Any = None  # pglab.grads.TrainingDiagnostics when --grad-diagnostics-every is set
     global_step: int = 0
     wall_s: float = 0.0  # training time of earlier sessions of this run (resume)
 
@@ -158,7 +163,15 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
         "action_space": str(envs.single_action_space),
         "versions": versions(),
     }
-    return Run(config, preset, envs, agent, Collector(envs, policy.encoder, preset.num_steps), run_dir, resolved)
+    diagnostics = None
+    if config.grad_diagnostics_every:
+        from pglab.grads import TrainingDiagnostics
+
+        diagnostics = TrainingDiagnostics(
+            config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
+        )
+    collector = Collector(envs, policy.encoder, preset.num_steps)
+    return Run(config, preset, envs, agent, collector, run_dir, resolved, diagnostics)
 
 
 def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -267,7 +280,10 @@ def run_loop(run: Run) -> dict[str, Any]:
         with _sigint_handler(stop):
             while run.global_step < budget and not stop.requested:
                 batch = collector.collect(agent)
-                metrics = agent.update(batch)
+                update = run.global_step // per_update
+                measure = run.diagnostics is not None and update % config.grad_diagnostics_every == 0
+                extra = run.diagnostics.measure(agent, update) if measure else {}  # before the update: same policy
+                metrics = {**agent.update(batch), **extra}
                 run.global_step += per_update
                 elapsed = time.perf_counter() - session_start
                 sps = (run.global_step - session_step) / elapsed
@@ -302,6 +318,8 @@ def run_loop(run: Run) -> dict[str, Any]:
         write_json(run.run_dir / "summary.json", summary)
         log.close(summary, exit_code=0 if status == "finished" else 1)
         run.envs.close()
+        if run.diagnostics is not None:
+            run.diagnostics.close()
     if error is not None:
         raise error
     if status == "interrupted":

@@ -134,6 +134,7 @@ def test_an_existing_run_is_never_overwritten(tmp_path: Path, run_cli):
     assert (run_dir / "metrics.jsonl").read_text() == before
 
 
+@pytest.mark.filterwarnings("ignore:.*reward is a NaN value")
 def test_nan_loss_stops_with_a_clear_line_and_keeps_the_last_good_weights(tmp_path: Path, run_cli):
     run_dir = tmp_path / "r"
     # a reward of NaN makes the returns, and so the loss, NaN on the first update

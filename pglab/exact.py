@@ -1,0 +1,169 @@
+"""Exact objectives and policy gradients for environments that expose their model.
+
+Gymnasium's toy-text environments (FrozenLake-v1, Taxi-v4, CliffWalking-v1) and pglab's own envs/
+publish their model: ``env.unwrapped.P[s][a]`` lists ``(probability, next_state, reward, terminated)``
+and ``env.unwrapped.initial_state_distrib`` is the distribution of the first state. Any environment,
+plug-ins included, that exposes the same two attributes on a ``Discrete`` observation space gets an
+exact gradient here.
+
+J(theta) = E[sum_{t < H} gamma^t r_t] is computed by differentiable policy evaluation: the state
+distribution of the episodes still running is pushed forward through the policy's pi over *all*
+states for H steps (H = the environment's time limit), and ``torch.autograd`` differentiates the
+result. Without a time limit the occupancy solves a linear system instead (gamma < 1, or a policy that
+terminates surely). Everything runs in float64 so that finite differences can check it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from pglab.errors import EnvironmentSetupError
+from pglab.policy import PolicyNetwork
+
+
+@dataclass(frozen=True)
+class TabularModel:
+    """An environment's model as dense tensors (float64)."""
+
+    transitions: torch.Tensor  # (S, A, S): probability of reaching s' *without* terminating
+    rewards: torch.Tensor  # (S, A): expected immediate reward
+    initial: torch.Tensor  # (S,): distribution of the first state
+    observations: np.ndarray  # (S,): the observation the environment emits in each state
+    horizon: int | None  # the time limit, None when episodes are not truncated
+
+    @property
+    def n_states(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.rewards.shape[1]
+
+
+def has_model(env: gym.Env) -> bool:
+    """Whether ``env`` exposes a toy-text model that :func:`tabular_model` can read."""
+    inner = env.unwrapped
+    return (
+        hasattr(inner, "P")
+        and hasattr(inner, "initial_state_distrib")
+        and isinstance(inner.observation_space, gym.spaces.Discrete)
+        and isinstance(inner.action_space, gym.spaces.Discrete)
+    )
+
+
+def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularModel:
+    """Read ``env.unwrapped.P`` into dense tensors; ``horizon`` defaults to the env's time limit."""
+    if not has_model(env):
+        raise EnvironmentSetupError(
+            f"{env.spec.id if env.spec else env} exposes no model: an exact gradient needs env.unwrapped.P, "
+            "env.unwrapped.initial_state_distrib and Discrete observation and action spaces"
+        )
+    inner = env.unwrapped
+    n_states, n_actions = int(inner.observation_space.n), int(inner.action_space.n)
+    transitions = np.zeros((n_states, n_actions, n_states))
+    rewards = np.zeros((n_states, n_actions))
+    for s in range(n_states):
+        for a in range(n_actions):
+            for probability, next_state, reward, terminated in inner.P[s][a]:
+                rewards[s, a] += probability * reward
+                if not terminated:
+                    transitions[s, a, int(next_state)] += probability
+    if horizon is None and env.spec is not None:
+        horizon = env.spec.max_episode_steps
+    return TabularModel(
+        transitions=torch.from_numpy(transitions),
+        rewards=torch.from_numpy(rewards),
+        initial=torch.as_tensor(np.asarray(inner.initial_state_distrib, dtype=np.float64)),
+        observations=np.arange(n_states) + int(inner.observation_space.start),
+        horizon=horizon,
+    )
+
+
+def policy_table(policy: PolicyNetwork, model: TabularModel) -> torch.Tensor:
+    """pi(a|s) for every state, (S, A), float64 and differentiable in the policy's parameters."""
+    if policy.n_actions != model.n_actions:
+        raise EnvironmentSetupError(f"the policy has {policy.n_actions} actions, the model {model.n_actions}")
+    dtype = next(policy.parameters()).dtype
+    features = policy.encoder(model.observations).to(dtype)
+    return torch.softmax(policy(features).double(), dim=-1)
+
+
+def objective(pi: torch.Tensor, model: TabularModel, gamma: float) -> torch.Tensor:
+    """J = E[sum_{t < H} gamma^t r_t] for the policy table ``pi`` (S, A); differentiable in ``pi``."""
+    step_rewards = (pi * model.rewards).sum(-1)  # r_pi(s)
+    step_transitions = torch.einsum("sa,sax->sx", pi, model.transitions)  # P_pi(s -> s'), no terminals
+    if model.horizon is None:
+        # occupancy d = mu + gamma P_pi^T d, summed over all time
+        eye = torch.eye(model.n_states, dtype=pi.dtype)
+        occupancy = torch.linalg.solve(eye - gamma * step_transitions.T, model.initial)
+        return occupancy @ step_rewards
+    running = model.initial  # probability of being in s at step t with the episode still running
+    total = torch.zeros((), dtype=pi.dtype)
+    for t in range(model.horizon):
+        total = total + gamma**t * (running @ step_rewards)
+        running = running @ step_transitions
+    return total
+
+
+def exact_gradient(policy: PolicyNetwork, model: TabularModel, gamma: float) -> tuple[float, torch.Tensor]:
+    """(J(theta), grad J(theta) flattened over ``policy.parameters()`` in their order), by autograd."""
+    value = objective(policy_table(policy, model), model, gamma)
+    grads = torch.autograd.grad(value, list(policy.parameters()))
+    return float(value.detach()), torch.cat([g.reshape(-1) for g in grads]).double()
+
+
+def action_values(pi: torch.Tensor, model: TabularModel, gamma: float) -> torch.Tensor:
+    """Q(s, a) with the whole horizon ahead (H steps, or unbounded without a time limit), (S, A).
+
+    In a time-limited task the true Q depends on the steps left; a critic of the state alone cannot
+    represent that, so the oracle takes the value at the start of an episode, the one that matters
+    most for the objective.
+    """
+    pi = pi.detach()
+    step_transitions = torch.einsum("sa,sax->sx", pi, model.transitions)
+    step_rewards = (pi * model.rewards).sum(-1)
+    if model.horizon is None:
+        eye = torch.eye(model.n_states, dtype=pi.dtype)
+        values = torch.linalg.solve(eye - gamma * step_transitions, step_rewards)
+        return model.rewards + gamma * model.transitions @ values
+    values = torch.zeros(model.n_states, dtype=pi.dtype)
+    for _ in range(model.horizon - 1):
+        values = step_rewards + gamma * step_transitions @ values
+    return model.rewards + gamma * model.transitions @ values
+
+
+class OracleCritic(nn.Module):
+    """The exact V and Q of a frozen policy, as a critic reading one-hot state features.
+
+    ``forward(features)`` gives V(s) with a trailing axis of 1, the shape of a learned value network's
+    output, so an agent can swap it in for its own critic; ``q_values(features)`` gives Q(s, .).
+    Use it to separate an estimator's own bias from its critic's.
+    """
+
+    def __init__(self, q: torch.Tensor, pi: torch.Tensor):
+        super().__init__()
+        self.register_buffer("q", q.float())
+        self.register_buffer("v", (pi.detach() * q).sum(-1).float())
+
+    def _state_weights(self, features: torch.Tensor) -> torch.Tensor:
+        if features.shape[-1] != self.v.shape[0]:
+            raise ValueError(f"the oracle reads one-hot states of width {self.v.shape[0]}; got {features.shape[-1]}")
+        return features.float()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (self._state_weights(features) @ self.v).unsqueeze(-1)
+
+    def q_values(self, features: torch.Tensor) -> torch.Tensor:
+        return self._state_weights(features) @ self.q
+
+
+def oracle_critic(policy: PolicyNetwork, model: TabularModel, gamma: float) -> OracleCritic:
+    """The :class:`OracleCritic` of ``policy`` on ``model``."""
+    with torch.no_grad():
+        pi = policy_table(policy, model)
+        return OracleCritic(action_values(pi, model, gamma), pi)

@@ -1,0 +1,284 @@
+"""pglab grads: the score-function estimators against exact gradients, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from pglab.checkpoint import save_checkpoint
+from pglab.environment import make_vector_env
+from pglab.grads import GradsConfig, collect_episodes, run_grads
+from pglab.policy import PolicyNetwork
+
+SCORE_FUNCTION = ("reinforce", "reinforce-ema", "reinforce-value", "reinforce-rloo")
+
+
+def grads(tmp_path: Path, env: str, agents=SCORE_FUNCTION, **kwargs) -> dict:
+    config = GradsConfig(env=env, agents=tuple(agents), out=str(tmp_path / "out"), **kwargs)
+    report = run_grads(config)
+    return {row["agent"]: {**row, "reference_norm": report["reference"]["norm"]} for row in report["estimators"]}
+
+
+def assert_unbiased(row: dict) -> None:
+    """|mean - exact| within 3 times the norm the mean's noise has (sqrt(trace Cov / M)).
+
+    For an unbiased estimator E|mean - exact|^2 = trace(Cov) / M, so the ratio is about 1; a bias of
+    the size of the noise already fails the check often, one several times larger always. Along the
+    exact gradient's direction the noise is far smaller: there the mean must lie within 4 standard
+    errors of the exact norm.
+    """
+    assert row["bias_norm"] < 3.0 * row["bias_noise_norm"], row["agent"]
+    assert abs(bias_z(row)) < 4.0, (row["agent"], bias_z(row))
+
+
+def bias_z(row: dict) -> float:
+    """The mean's component along the exact gradient minus the exact norm, in standard errors."""
+    return (row["along_reference"] - row["reference_norm"]) / row["along_reference_se"]
+
+
+def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_the_bandit(tmp_path):
+    rows = grads(tmp_path, "pglab/CategoricalBandit-v0", samples=300, batch_episodes=8, oracle_critic=True, seed=3)
+    for row in rows.values():
+        assert_unbiased(row)
+        assert row["cosine_of_mean"] > 0.99
+    # rewards (0, 0.2, 0.5, 1) sit far from zero: any baseline near their mean removes most variance
+    for name in ("reinforce-ema", "reinforce-value", "reinforce-rloo"):
+        assert rows[name]["variance_vs_reinforce"] < 0.6, name
+
+
+def test_on_the_relax_toy_a_baseline_removes_nearly_all_variance(tmp_path):
+    """Both arms pay about -0.25 and differ by 0.02: without a baseline the offset is all noise."""
+    rows = grads(tmp_path, "pglab/RelaxToy-v0", samples=200, batch_episodes=8, oracle_critic=True)
+    for row in rows.values():
+        assert_unbiased(row)
+    assert rows["reinforce"]["snr"] < 0.5
+    for name in ("reinforce-ema", "reinforce-value", "reinforce-rloo"):
+        assert rows[name]["variance_vs_reinforce"] < 0.01, name
+        assert rows[name]["cosine"]["mean"] > 0.99, name
+
+
+def frozen_lake_checkpoint(path: Path) -> Path:
+    """A policy fitted to a softened shortest path of non-slippery FrozenLake (J = 0.36), as a checkpoint.
+
+    At a fresh policy on slippery FrozenLake 1.4% of the episodes succeed: a test of the mean would
+    need tens of thousands of episodes to have any power. Here a few hundred suffice.
+    """
+    env = gym.make("FrozenLake-v1", is_slippery=False)
+    torch.manual_seed(0)
+    policy = PolicyNetwork(env.observation_space, 4)
+    path_actions = torch.tensor([1, 0, 1, 0, 1, 0, 1, 0, 2, 1, 1, 0, 0, 2, 2, 0])  # LEFT 0, DOWN 1, RIGHT 2
+    target = 1.5 * torch.nn.functional.one_hot(path_actions, 4).float()
+    features = policy.encoder(np.arange(16))
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    for _ in range(200):
+        optimizer.zero_grad()
+        ((policy(features) - target) ** 2).mean().backward()
+        optimizer.step()
+    save_checkpoint(path, {"agent": {"policy": policy.state_dict()}, "agent_name": "handmade", "env": "FrozenLake-v1"})
+    return path
+
+
+def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_frozen_lake(tmp_path):
+    """gamma = 1: the agents' undiscounted step weights then match J exactly (see pglab.grads)."""
+    rows = grads(
+        tmp_path,
+        "FrozenLake-v1",
+        env_kwargs={"is_slippery": False},
+        checkpoint=str(frozen_lake_checkpoint(tmp_path / "policy.pt")),
+        samples=100,
+        batch_episodes=8,
+        oracle_critic=True,
+        overrides={"gamma": 1.0},
+    )
+    for row in rows.values():
+        assert_unbiased(row)
+        assert row["along_reference_se"] < 0.1 * row["reference_norm"]  # the test has the power to see a bias
+        assert row["cosine_of_mean"] > 0.98
+    for name in ("reinforce-ema", "reinforce-value", "reinforce-rloo"):
+        assert rows[name]["variance_vs_reinforce"] < 0.9, name
+
+
+def test_the_check_detects_a_real_bias(tmp_path):
+    """reinforce-value bootstraps time-limit truncations with V: on the chain, which often hits its
+    limit, that adds value beyond the horizon of J, a bias far above the noise even with the exact V."""
+    rows = grads(
+        tmp_path,
+        "pglab/DelayedChain-v0",
+        agents=("reinforce", "reinforce-value"),
+        samples=100,
+        batch_episodes=8,
+        oracle_critic=True,
+        overrides={"gamma": 1.0},
+    )
+    assert_unbiased(rows["reinforce"])
+    biased = rows["reinforce-value"]
+    assert biased["bias_norm"] > 3.0 * biased["bias_noise_norm"] and bias_z(biased) < -4.0
+
+
+def test_collect_episodes_keeps_one_complete_episode_per_environment():
+    envs = make_vector_env("FrozenLake-v1", 6)
+    policy = PolicyNetwork(envs.single_observation_space, 4)
+
+    class Uniform:
+        def act(self, features):
+            return torch.randint(0, 4, (features.shape[0],))
+
+    batch = collect_episodes(envs, policy.encoder, Uniform(), seed=0, max_steps=100)
+    envs.close()
+    valid = batch.valid.numpy()
+    ends = (batch.terminated | batch.truncated).numpy()
+    lengths = valid.sum(0)
+    assert (lengths >= 1).all() and batch.num_steps == lengths.max()
+    for column in range(6):
+        n = lengths[column]
+        assert valid[:n, column].all() and not valid[n:, column].any()  # a prefix: the first episode
+        assert ends[n - 1, column] and not ends[: n - 1, column].any()  # which ends at its last step
+    assert np.all(batch.features[0].argmax(-1).numpy() == 0)  # FrozenLake starts in state 0
+
+
+def check_schema(report: dict) -> None:
+    """The grads.json schema documented in README ("Estimator diagnostics")."""
+    assert report["schema"] == "pglab.grads/1"
+    for key, kind in {
+        "env": str,
+        "seed": int,
+        "samples": int,
+        "batch_episodes": int,
+        "warmup": int,
+        "gamma": float,
+        "horizon": int,
+        "units": str,
+        "parameters": int,
+        "versions": dict,
+        "env_kwargs": dict,
+    }.items():
+        assert isinstance(report[key], kind), key
+    ref = report["reference"]
+    assert ref["kind"] in ("exact", "large-batch")
+    assert len(ref["gradient"]) == report["parameters"] and math.isfinite(ref["norm"])
+    assert (ref["objective"] is None) == (ref["kind"] != "exact")
+    assert (ref["estimator"] is None) == (ref["kind"] == "exact")
+    for row in report["estimators"]:
+        assert row["critic"] in ("none", "learned", "checkpoint", "oracle")
+        assert len(row["mean_gradient"]) == report["parameters"]
+        for key in (
+            "mean_norm",
+            "total_variance",
+            "snr",
+            "cosine_of_mean",
+            "bias_noise_norm",
+            "wall_ms_per_estimate",
+            "collect_ms",
+            "gradient_ms",
+            "mean_episode_length",
+        ):
+            assert isinstance(row[key], float) and math.isfinite(row[key]), key
+        assert set(row["cosine"]) == {"mean", "std", "p10", "p50", "p90"}
+        assert -1.0 <= row["cosine"]["p10"] <= row["cosine"]["p50"] <= row["cosine"]["p90"] <= 1.0
+        assert (row["bias_norm"] is None) == (ref["kind"] != "exact")
+        assert isinstance(row["hyperparameters"], dict)
+
+
+def test_cli_writes_json_markdown_and_figure(run_cli, tmp_path):
+    out = tmp_path / "bandit"
+    code, stdout, stderr = run_cli(
+        "grads", "--env", "pglab/CategoricalBandit-v0", "--agents", "reinforce,reinforce-rloo",
+        "--samples", "20", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = json.loads((out / "grads.json").read_text())
+    check_schema(report)
+    assert report["reference"]["kind"] == "exact"
+    assert [r["agent"] for r in report["estimators"]] == ["reinforce", "reinforce-rloo"]
+    assert report["estimators"][0]["variance_vs_reinforce"] == 1.0
+    table = (out / "grads.md").read_text()
+    assert table.count("\n| reinforce") == 2 and "the exact gradient" in table
+    assert (out / "grads.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| reinforce-rloo |" in stdout
+
+
+def test_cli_large_batch_reference_where_no_model_exists(run_cli, tmp_path):
+    out = tmp_path / "cartpole"
+    code, _, stderr = run_cli(
+        "grads", "--env", "CartPole-v1", "--agents", "reinforce-ema", "--samples", "4", "--batch-episodes", "2",
+        "--reference-samples", "8", "--warmup", "1", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = json.loads((out / "grads.json").read_text())
+    check_schema(report)
+    assert report["reference"] | {"gradient": None} == report["reference"] | {
+        "kind": "large-batch", "estimator": "reinforce", "samples": 8, "gradient": None
+    }  # fmt: skip
+
+
+def test_checkpoint_policy_and_critic_are_used(run_cli, tmp_path):
+    run = tmp_path / "run"
+    code, _, stderr = run_cli(
+        "train", "--agent", "reinforce-value", "--env", "pglab/DelayedChain-v0", "--total-steps", "512",
+        "--run-dir", str(run), "--wandb-mode", "disabled", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, stderr
+    rows = grads(
+        tmp_path, "pglab/DelayedChain-v0", agents=("reinforce-value", "reinforce"),
+        checkpoint=str(run / "checkpoint.pt"), samples=3, warmup=0,
+    )  # fmt: skip
+    assert rows["reinforce-value"]["critic"] == "checkpoint" and rows["reinforce"]["critic"] == "none"
+    trained = torch.load(run / "checkpoint.pt", weights_only=True)["agent"]["policy"]
+    fresh = PolicyNetwork(make_vector_env("pglab/DelayedChain-v0", 1).single_observation_space, 2).state_dict()
+    assert any(not torch.equal(trained[k], fresh[k]) for k in trained)  # training moved the weights
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agents", "reinforce,nope"], "unknown agent 'nope'"),
+        (["--agents", "reinforce", "--samples", "1"], "--samples must be at least 2"),
+        (["--agents", "reinforce,reinforce"], "names an agent twice"),
+        (
+            ["--agents", "reinforce", "--reference", "exact", "--env", "CartPole-v1"],
+            "needs an environment with a model",
+        ),
+        (["--agents", "reinforce-value", "--oracle-critic", "--env", "CartPole-v1"], "--oracle-critic needs"),
+        (["--agents", "reinforce", "--env", "CliffWalking-v1"], "--env-kwarg max_episode_steps=N"),
+        (["--agents", "reinforce", "--env", "Pendulum-v1"], "needs a Discrete action space"),
+        (["--agents", "reinforce", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
+        (["--agents", "reinforce", "--set", "gamma=2"], "gamma=2.0 must lie in (0, 1]"),
+    ],
+)
+def test_bad_flags_give_one_clear_line(run_cli, tmp_path, args, message):
+    if "--env" not in args:
+        args = [*args, "--env", "pglab/CategoricalBandit-v0"]
+    code, _, stderr = run_cli("grads", *args, "--out", str(tmp_path / "x"))
+    assert code == 2
+    assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
+
+
+@pytest.mark.parametrize("env", ["pglab/DelayedChain-v0", "CartPole-v1"])  # exact and large-batch references
+def test_training_logs_estimator_diagnostics_without_changing_the_run(tmp_path, env):
+    from pglab.train import TrainConfig, train
+
+    def run(every: int) -> list[dict]:
+        config = TrainConfig(
+            agent="reinforce-ema", env=env, total_steps=3 * 512, num_envs=4, overrides={"num_steps": 128},
+            run_dir=str(tmp_path / f"run{every}"), wandb_mode="disabled", progress=False,
+            grad_diagnostics_every=every, grad_diagnostics_samples=3,
+        )  # fmt: skip
+        train(config)
+        return [json.loads(line) for line in (tmp_path / f"run{every}" / "metrics.jsonl").read_text().splitlines()]
+
+    plain, measured = run(0), run(2)
+    diagnosed = [row for row in measured if "grads/estimator_variance" in row]
+    assert [row["global_step"] for row in diagnosed] == [512, 1536]  # updates 0 and 2
+    for row in diagnosed:
+        assert row["grads/estimator_variance"] > 0 and -1 <= row["grads/estimator_cosine"] <= 1
+        assert ("grads/estimator_bias_norm" in row) == (env == "pglab/DelayedChain-v0")
+    for a, b in zip(plain, measured, strict=True):  # the diagnostics leave training exactly as it was
+        assert a["losses/policy_loss"] == b["losses/policy_loss"] and a.get("charts/baseline") == b.get(
+            "charts/baseline"
+        )

@@ -30,7 +30,8 @@ from pglab.errors import ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
-from pglab.runlog import WANDB_MODES, RunLog, write_json
+from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json
+from pglab.video import record_episode, video_unavailable
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
 
@@ -48,7 +49,7 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gym.make
     target_return: float | None = None
     run_dir: str | None = None
-    wandb_mode: str = "offline"
+    wandb_mode: str = field(default_factory=default_wandb_mode)  # offline unless $WANDB_MODE says otherwise
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
     wandb_group: str | None = None
@@ -57,6 +58,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
     progress: bool = True
+    capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
 
     def validate(self) -> None:
         if self.total_steps <= 0:
@@ -110,6 +112,10 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     """
     config = config or TrainConfig(**kwargs)
     config.validate()
+    capture_video = config.capture_video
+    if capture_video and (reason := video_unavailable()):
+        warn(f"--capture-video: {reason}; the run goes on without a video")
+        capture_video = False
     spec = get_agent(config.agent)
     overrides = dict(config.overrides)
     if config.num_envs is not None:
@@ -214,9 +220,19 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
             "target_return": config.target_return,
         }
         write_json(run_dir / "summary.json", summary)
-        log.close(summary, exit_code=0 if status == "finished" else 1)
+        video = _eval_video(config, agent, run_dir) if capture_video and status == "finished" else None
+        log.close(summary, 0 if status == "finished" else 1, checkpoint=run_dir / "checkpoint.pt", video=video)
         envs.close()
     return summary
+
+
+def _eval_video(config: TrainConfig, agent: Agent, run_dir: Path) -> Path | None:
+    """One episode of the trained agent as videos/eval.mp4, or None and a warning line if that fails."""
+    try:
+        return record_episode(config.env, agent.act, run_dir / "videos", config.seed, config.env_kwargs)
+    except Exception as exc:  # a video is a nicety: rendering problems must not lose the run's results
+        warn(f"--capture-video: no video recorded ({type(exc).__name__}: {exc})")
+        return None
 
 
 def _checkpoint(agent: Agent, config: TrainConfig, global_step: int) -> dict[str, Any]:

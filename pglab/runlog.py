@@ -177,8 +177,13 @@ class RunLog:
         run, self.wandb_run = self.wandb_run, None
         if run is not None:
             try:
+                import wandb
+
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     run.finish(exit_code=exit_code)
+                    # finish() returns before W&B's service has written the run file out; stopping the
+                    # service waits for that, so the run directory is complete when training returns.
+                    wandb.teardown()
             except Exception as exc:
                 warn(f"W&B did not finish cleanly ({type(exc).__name__}: {exc})")

@@ -84,6 +84,10 @@ class OfflineRun:
                 self.summary.update(_items(r.summary.update))
         self.artifacts = [r.artifact for r, k in zip(self.records, kinds, strict=True) if k == "artifact"]
         self.metric_defs = [r.metric for r, k in zip(self.records, kinds, strict=True) if k == "metric"]
+        exits = [r.exit for r, k in zip(self.records, kinds, strict=True) if k == "exit"]
+        if not exits:
+            raise AssertionError(f"{path} has no exit record: the run was not finished, or not written out yet")
+        self.exit_code = exits[-1].exit_code
 
 
 def _items(items: Any) -> dict[str, Any]:

@@ -1,0 +1,251 @@
+"""W&B logging, checked by reading the offline run's files back (tests/wandb_records.py), no server.
+
+One small offline CartPole run (module fixture) is inspected from every side: identity, config,
+history against metrics.jsonl, summary against summary.json, the results table and the checkpoint
+artifact. The other tests cover the modes and the failures that must never stop training.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import read_json, read_metrics
+from wandb_records import BLOCK_SIZE, OfflineRun, find_run_file
+
+from pglab.cli import main
+from pglab.train import TrainConfig
+
+TOTAL_STEPS = 3072
+# Small batches give many log rows, so the run file spans several 32 KiB blocks of the log format.
+TRAIN_ARGS = ("train", "--agent", "reinforce", "--env", "CartPole-v1", "--seed", "3", "--num-envs", "2")
+TRAIN_ARGS += ("--set", "num_steps=16", "--total-steps", str(TOTAL_STEPS), "--no-progress")
+ROWS = TOTAL_STEPS // 32
+
+
+def isolate_wandb(monkeypatch: pytest.MonkeyPatch, home: Path, mode: str | None) -> None:
+    """Keep W&B's staging, cache and settings folders (and any stray ./wandb) inside ``home``."""
+    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DIR"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    if mode is None:
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+    else:
+        monkeypatch.setenv("WANDB_MODE", mode)
+    monkeypatch.chdir(home)
+
+
+def pglab(*args: str) -> int:
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, OfflineRun]:
+    """An offline run chosen through $WANDB_MODE (no --wandb-mode), in a named comparison group."""
+    home = tmp_path_factory.mktemp("wandb-offline")
+    run_dir = home / "run"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_wandb(monkeypatch, home, mode="offline")
+        code = pglab(*TRAIN_ARGS, "--run-dir", str(run_dir), "--wandb-group", "grid-7", "--wandb-tag", "smoke")
+    assert code == 0
+    return run_dir, OfflineRun(find_run_file(run_dir))
+
+
+def test_run_identity(offline_run: tuple[Path, OfflineRun]) -> None:
+    _, run = offline_run
+    assert run.run.project == "pglab"
+    assert run.run.run_group == "grid-7"
+    assert run.run.job_type == "reinforce"
+    assert run.run.display_name == "CartPole-v1__reinforce__3"
+    assert list(run.run.tags) == ["smoke"]
+    assert run.exit_code == 0
+
+
+def test_config_is_the_resolved_config(offline_run: tuple[Path, OfflineRun]) -> None:
+    run_dir, run = offline_run
+    logged = {k: v for k, v in run.config.items() if k != "_wandb"}
+    assert logged == read_json(run_dir / "config.json")
+    assert logged["hyperparameters"]["num_steps"] == 16
+
+
+def test_history_is_metrics_jsonl_keyed_by_global_step(offline_run: tuple[Path, OfflineRun]) -> None:
+    run_dir, run = offline_run
+    assert find_run_file(run_dir).stat().st_size > 2 * BLOCK_SIZE  # the reader crossed block boundaries
+    rows = read_metrics(run_dir)
+    assert len(rows) == ROWS
+    history = {row["global_step"]: row for row in run.history if "charts/SPS" in row}
+    assert sorted(history) == [row["global_step"] for row in rows] == list(range(32, TOTAL_STEPS + 1, 32))
+    for row in rows:
+        logged = history[row["global_step"]]
+        assert {k: logged[k] for k in row} == pytest.approx(row, rel=1e-6)
+    assert any("charts/episodic_return" in row for row in rows)
+    # Every metric is plotted against global_step, not W&B's own _step.
+    step_of = {d.glob_name or d.name: d.step_metric for d in run.metric_defs}
+    assert step_of == {"global_step": "", "*": "global_step"}
+
+
+def test_summary_holds_summary_json(offline_run: tuple[Path, OfflineRun]) -> None:
+    run_dir, run = offline_run
+    summary = read_json(run_dir / "summary.json")
+    assert summary["status"] == "finished"
+    assert summary["global_step"] == TOTAL_STEPS
+    assert {k: run.summary[k] for k in summary} == summary
+
+
+def test_results_table_is_the_summary_row(offline_run: tuple[Path, OfflineRun]) -> None:
+    run_dir, run = offline_run
+    (entry,) = [row for row in run.history if "results/_type" in row]
+    assert entry["results/_type"] == "table-file"
+    assert entry["global_step"] == TOTAL_STEPS
+    table = json.loads((find_run_file(run_dir).parent / "files" / entry["results/path"]).read_text())
+    (row,) = table["data"]
+    summary = read_json(run_dir / "summary.json")
+    assert dict(zip(table["columns"], row, strict=True)) == {c: summary[c] for c in table["columns"]}
+    assert {"agent", "env", "seed", "return_mean_last100", "solved_at_step", "sps"} <= set(table["columns"])
+
+
+def test_final_checkpoint_is_a_model_artifact(offline_run: tuple[Path, OfflineRun]) -> None:
+    run_dir, run = offline_run
+    (model,) = [a for a in run.artifacts if a.type == "model"]
+    assert model.name == f"model-{run.run.run_id}"
+    assert "final" in model.aliases
+    assert json.loads(model.metadata)["global_step"] == TOTAL_STEPS
+    (entry,) = model.manifest.contents
+    checkpoint = (run_dir / "checkpoint.pt").read_bytes()
+    assert entry.path == "checkpoint.pt"
+    assert entry.size == len(checkpoint)
+    assert entry.digest == base64.b64encode(hashlib.md5(checkpoint).digest()).decode()
+
+
+def assert_complete_run_without_wandb(run_dir: Path) -> None:
+    rows = read_metrics(run_dir)
+    assert [row["global_step"] for row in rows] == list(range(32, TOTAL_STEPS + 1, 32))
+    assert all("charts/SPS" in row and "losses/policy_loss" in row for row in rows)
+    assert read_json(run_dir / "summary.json")["status"] == "finished"
+    assert (run_dir / "checkpoint.pt").is_file()
+
+
+def warnings_in(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_disabled_creates_no_wandb_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+    isolate_wandb(monkeypatch, tmp_path, mode=None)
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"), "--wandb-mode", "disabled")
+    assert code == 0, err
+    assert_complete_run_without_wandb(tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no wandb/ anywhere, no W&B folders
+    assert not (tmp_path / "run" / "wandb").exists()
+
+
+def test_wandb_mode_environment_variable_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert TrainConfig().wandb_mode == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "dryrun")  # wandb's older spelling of offline
+    assert TrainConfig().wandb_mode == "offline"
+    monkeypatch.delenv("WANDB_MODE")
+    assert TrainConfig().wandb_mode == "offline"
+
+
+def test_failed_wandb_start_warns_once_and_training_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    import wandb
+
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("no W&B service today")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"))
+    assert code == 0
+    (line,) = warnings_in(err)
+    assert line.startswith("warning: W&B could not start (RuntimeError: no W&B service today)")
+    assert_complete_run_without_wandb(tmp_path / "run")
+
+
+def test_wandb_failing_mid_run_warns_once_and_training_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    import wandb
+
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    real_log = wandb.Run.log
+    calls = []
+
+    def log_then_break(self: Any, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        calls.append(data["global_step"])
+        if len(calls) > 5:
+            raise OSError("the W&B service went away")
+        real_log(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(wandb.Run, "log", log_then_break)
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"))
+    assert code == 0
+    (line,) = warnings_in(err)
+    assert line.startswith("warning: W&B logging failed (OSError: the W&B service went away)")
+    assert len(calls) == 6  # W&B was dropped at the first failure, not called again
+    assert_complete_run_without_wandb(tmp_path / "run")
+    broken = OfflineRun(find_run_file(tmp_path / "run"))
+    assert broken.exit_code == 1  # the W&B run is closed as failed; the training run is not
+    assert [row["global_step"] for row in broken.history if "charts/SPS" in row] == [32, 64, 96, 128, 160]
+
+
+def test_capture_video_without_moviepy_is_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    isolate_wandb(monkeypatch, tmp_path, mode="disabled")
+    monkeypatch.setitem(sys.modules, "moviepy", None)  # what an interpreter without moviepy sees
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"), "--capture-video")
+    assert code == 0
+    (line,) = warnings_in(err)
+    assert line.startswith("warning: --capture-video: recording a video needs moviepy")
+    assert "pip install 'pglab[video]'" in line
+    assert_complete_run_without_wandb(tmp_path / "run")
+    assert not (tmp_path / "run" / "videos").exists()
+
+
+def test_record_episode_writes_every_frame_of_one_episode(tmp_path: Path) -> None:
+    import gymnasium as gym
+    import imageio_ffmpeg
+    import torch
+
+    from pglab.video import record_episode
+
+    def push_left(features: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(features), dtype=torch.int64)
+
+    env = gym.make("CartPole-v1")
+    env.reset(seed=5)
+    length, done = 0, False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(0)
+        length, done = length + 1, terminated or truncated
+    path = record_episode("CartPole-v1", push_left, tmp_path / "videos", seed=5)
+    assert path == tmp_path / "videos" / "eval.mp4"
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    assert frames == length + 1  # the first observation, then one frame per step
+    assert sorted(p.name for p in path.parent.iterdir()) == ["eval.mp4"]
+
+
+def test_capture_video_is_logged_to_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"), "--capture-video")
+    assert code == 0, err
+    assert warnings_in(err) == []
+    video = tmp_path / "run" / "videos" / "eval.mp4"
+    run_file = find_run_file(tmp_path / "run")
+    (entry,) = [row for row in OfflineRun(run_file).history if "videos/eval/_type" in row]
+    assert entry["videos/eval/_type"] == "video-file"
+    assert entry["global_step"] == TOTAL_STEPS
+    logged = run_file.parent / "files" / entry["videos/eval/path"]
+    assert logged.read_bytes() == video.read_bytes()

@@ -19,6 +19,8 @@ import math
 import os
 import re
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,11 +79,24 @@ class RunLog:
         self.metrics_path = run_dir / "metrics.jsonl"
         self._metrics = self.metrics_path.open("a", buffering=1)
         self._last_step = 0
-        self.wandb_run = None
-        if wandb_mode != "disabled":
-            self.wandb_run = self._start_wandb(config, wandb_mode, wandb_settings)
+        self.wandb_run: Any = None
+        # W&B starts in a background thread: importing wandb and starting its service take about a
+        # second, which then overlaps with training instead of delaying it. Rows logged before W&B is
+        # ready wait in _pending (with their time). Only this thread touches _pending and calls the run; the starter
+        # thread only sets wandb_run, before _ready.
+        self._pending: list[dict[str, Any]] = []
+        self._ready = threading.Event()
+        if wandb_mode == "disabled":
+            self._ready.set()
+        else:
+            threading.Thread(
+                target=self._start_wandb,
+                args=(config, wandb_mode, wandb_settings),
+                name="pglab-wandb-start",
+                daemon=True,
+            ).start()
 
-    def _start_wandb(self, config: dict[str, Any], mode: str, settings: dict[str, Any]) -> Any:
+    def _start_wandb(self, config: dict[str, Any], mode: str, settings: dict[str, Any]) -> None:
         try:
             import wandb
 
@@ -99,10 +114,11 @@ class RunLog:
             )
             run.define_metric("global_step")
             run.define_metric("*", step_metric="global_step")
-            return run
+            self.wandb_run = run
         except Exception as exc:
             warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
-            return None
+        finally:
+            self._ready.set()
 
     @contextlib.contextmanager
     def _wandb_call(self, what: str) -> Iterator[None]:
@@ -117,7 +133,16 @@ class RunLog:
         """Write one row (it must contain ``global_step``)."""
         self._metrics.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
         self._last_step = row["global_step"]
-        if self.wandb_run is not None:
+        # The row's own time, so that W&B's time axes stay true for rows that waited for the start.
+        self._pending.append({**row, "_timestamp": time.time()})
+        if self._ready.is_set():
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        rows, self._pending = self._pending, []
+        for row in rows:
+            if self.wandb_run is None:
+                return
             with self._wandb_call("logging"):
                 self.wandb_run.log(row)
 
@@ -134,6 +159,8 @@ class RunLog:
         ``checkpoint`` (when it exists) is logged as a ``model`` artifact named ``model-<run id>``.
         """
         self._metrics.close()
+        self._ready.wait()
+        self._flush_pending()
         if summary is not None:
             self._log_results(summary)
         if video is not None:

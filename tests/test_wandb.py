@@ -249,3 +249,35 @@ def test_capture_video_is_logged_to_wandb(tmp_path: Path, monkeypatch: pytest.Mo
     assert entry["global_step"] == TOTAL_STEPS
     logged = run_file.parent / "files" / entry["videos/eval/path"]
     assert logged.read_bytes() == video.read_bytes()
+
+
+def test_rows_logged_while_wandb_starts_reach_it_in_order_with_their_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    import time
+
+    import wandb
+
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    run_dir = tmp_path / "run"
+    real_init = wandb.init
+
+    def slow_init(*args: Any, **kwargs: Any) -> Any:
+        """Start W&B only once training has logged half its rows (W&B starts in the background)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            metrics = run_dir / "metrics.jsonl"
+            if metrics.exists() and metrics.read_text().count("\n") >= ROWS // 2:
+                break
+            time.sleep(0.01)
+        return real_init(*args, **kwargs)
+
+    monkeypatch.setattr(wandb, "init", slow_init)
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(run_dir))
+    assert code == 0, err
+    run = OfflineRun(find_run_file(run_dir))
+    rows = [row for row in run.history if "charts/SPS" in row]
+    assert [row["global_step"] for row in rows] == [row["global_step"] for row in read_metrics(run_dir)]
+    stamps = [row["_timestamp"] for row in rows]
+    assert stamps == sorted(stamps)
+    assert stamps[0] < run.run.start_time.ToMicroseconds() / 1e6  # logged before the W&B run existed

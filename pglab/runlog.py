@@ -29,6 +29,11 @@ from typing import Any
 WANDB_MODES = ("disabled", "offline", "online")
 _WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}  # older spellings wandb itself accepts
 
+# W&B's sampling of CPU/memory/disk and its machine survey cost start-up time and CPU for charts an
+# estimator comparison does not read (charts/SPS is logged anyway). Settings this wandb does not know
+# are left out, so an older or newer wandb still starts.
+LEAN_SETTINGS = {"x_disable_stats": True, "x_disable_machine_info": True}
+
 # The summary fields that make up the results table, in the order a reader compares them.
 RESULT_COLUMNS = (
     "agent",
@@ -71,6 +76,12 @@ def _artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
 
 
+def _settings(wandb: Any) -> Any:
+    known = getattr(wandb.Settings, "model_fields", {})
+    lean = {key: value for key, value in LEAN_SETTINGS.items() if key in known}
+    return wandb.Settings(silent=True, console="off", **lean)
+
+
 class RunLog:
     """Append-only metrics file plus an optional W&B run, opened for one training run."""
 
@@ -110,7 +121,7 @@ class RunLog:
                 config=config,
                 dir=str(self.run_dir),
                 mode=mode,
-                settings=wandb.Settings(silent=True, console="off"),
+                settings=_settings(wandb),
             )
             run.define_metric("global_step")
             run.define_metric("*", step_metric="global_step")

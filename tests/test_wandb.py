@@ -67,6 +67,8 @@ def test_run_identity(offline_run: tuple[Path, OfflineRun]) -> None:
     assert run.run.display_name == "CartPole-v1__reinforce__3"
     assert list(run.run.tags) == ["smoke"]
     assert run.exit_code == 0
+    kinds = {record.WhichOneof("record_type") for record in run.records}
+    assert "stats" not in kinds and "environment" not in kinds  # the lean settings took effect
 
 
 def test_config_is_the_resolved_config(offline_run: tuple[Path, OfflineRun]) -> None:

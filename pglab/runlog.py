@@ -91,14 +91,17 @@ class RunLog:
         self._metrics = self.metrics_path.open("a", buffering=1)
         self._last_step = 0
         self.wandb_run: Any = None
-        # W&B starts in a background thread: importing wandb and starting its service take about a
-        # second, which then overlaps with training instead of delaying it. Rows logged before W&B is
+        # Offline, W&B starts in a background thread: importing wandb and starting its service take about
+        # a second, which then overlaps with training instead of delaying it. Rows logged before W&B is
         # ready wait in _pending (with their time). Only this thread touches _pending and calls the run; the starter
         # thread only sets wandb_run, before _ready.
         self._pending: list[dict[str, Any]] = []
         self._ready = threading.Event()
         if wandb_mode == "disabled":
             self._ready.set()
+        elif wandb_mode == "online":
+            # In the foreground: W&B may ask for a login at the terminal, which must come before training.
+            self._start_wandb(config, wandb_mode, wandb_settings)
         else:
             threading.Thread(
                 target=self._start_wandb,
@@ -126,7 +129,7 @@ class RunLog:
             run.define_metric("global_step")
             run.define_metric("*", step_metric="global_step")
             self.wandb_run = run
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # wandb's login exits on a closed terminal
             warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
         finally:
             self._ready.set()

@@ -8,7 +8,8 @@ a one-row results table, the optional evaluation video and the final checkpoint 
 artifact. W&B never stops training: if it cannot start, or any W&B call fails, one warning line
 is printed and the run goes on with metrics.jsonl alone.
 
-``wandb`` is imported only when a run uses it: the import alone costs about half a second.
+``wandb`` is imported only when a run uses it, and offline it is imported and started in a
+background thread: that costs about a CPU-second, which then overlaps with training.
 """
 
 from __future__ import annotations
@@ -225,6 +226,8 @@ class RunLog:
                     run.finish(exit_code=exit_code)
                     # finish() returns before W&B's service has written the run file out; stopping the
                     # service waits for that, so the run directory is complete when training returns.
-                    wandb.teardown()
+                    # Not while the caller has a W&B run of their own open: the service is theirs too.
+                    if wandb.run is None:
+                        wandb.teardown()
             except Exception as exc:
                 warn(f"W&B did not finish cleanly ({type(exc).__name__}: {exc})")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from typing import Any
 
@@ -17,7 +16,7 @@ import click
 
 from pglab.agent import parse_assignments
 from pglab.errors import PglabError
-from pglab.runlog import WANDB_MODES
+from pglab.runlog import WANDB_MODES, default_wandb_mode
 
 
 def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -76,12 +75,18 @@ def cli() -> None:
 @click.option(
     "--wandb-mode",
     type=click.Choice(WANDB_MODES),
-    default=lambda: os.environ.get("WANDB_MODE", "offline"),
+    default=default_wandb_mode,
     show_default="offline, or $WANDB_MODE",
 )
 @click.option("--wandb-project", default="pglab", show_default=True)
 @click.option("--wandb-entity", default=None)
 @click.option("--wandb-group", default=None, help="Default: the environment id.")
+@click.option("--wandb-tag", "wandb_tags", multiple=True, help="Default: the agent and the env; repeatable.")
+@click.option(
+    "--capture-video",
+    is_flag=True,
+    help="Record one episode of the trained policy (videos/eval.mp4, and W&B); needs pglab[video].",
+)
 @click.option(
     "--vectorization",
     type=click.Choice(["auto", "sync", "async"]),
@@ -124,6 +129,8 @@ def train(
     wandb_project: str,
     wandb_entity: str | None,
     wandb_group: str | None,
+    wandb_tags: tuple[str, ...],
+    capture_video: bool,
     vectorization: str,
     checkpoint_every: int,
     progress: bool,
@@ -151,6 +158,8 @@ def train(
         wandb_project=wandb_project,
         wandb_entity=wandb_entity,
         wandb_group=wandb_group,
+        wandb_tags=wandb_tags,
+        capture_video=capture_video,
         vectorization=vectorization,
         checkpoint_every=checkpoint_every,
         progress=progress,

@@ -20,6 +20,7 @@ from pglab.checkpoint import load_checkpoint
 from pglab.environment import resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, PglabError
 from pglab.policy import PolicyNetwork
+from pglab.video import finish_recording, record_first_episode, video_unavailable
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -74,7 +75,9 @@ def evaluate(
     env_name = env_id or config["env"]
     env = gym.make(resolve_env_id(env_name), **config.get("env_kwargs", {}), render_mode="rgb_array" if video else None)
     if video:
-        env = _record_first_episode(env, Path(video))
+        if reason := video_unavailable():
+            raise PglabError(f"--video: {reason}")
+        env = record_first_episode(env, Path(video))
     policy = load_policy(checkpoint, env)
     generator = torch.Generator().manual_seed(seed)
     returns = []
@@ -84,7 +87,7 @@ def evaluate(
     finally:
         env.close()
     if video:
-        _video_file(Path(video)).replace(video)
+        finish_recording(Path(video))
     std = statistics.stdev(returns) if episodes > 1 else 0.0
     half = t_quantile_975(episodes - 1) * std / math.sqrt(episodes) if episodes > 1 else float("nan")
     mean = statistics.fmean(returns)
@@ -112,20 +115,3 @@ def _episode(env: gym.Env, policy: PolicyNetwork, greedy: bool, seed: int, gener
         total += float(reward)
         done = terminated or truncated
     return total
-
-
-def _video_file(path: Path) -> Path:
-    """Where Gymnasium's RecordVideo writes the first episode when asked for ``path``."""
-    return path.parent / f"{path.stem}-episode-0.mp4"
-
-
-def _record_first_episode(env: gym.Env, path: Path) -> gym.Env:
-    """Wrap ``env`` so the first episode is recorded (an MP4, through moviepy) and can be moved to ``path``."""
-    try:
-        import moviepy  # noqa: F401
-    except ImportError as exc:
-        raise PglabError("--video needs moviepy: pip install 'pglab[video]' (or pip install moviepy)") from exc
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return gym.wrappers.RecordVideo(
-        env, str(path.parent), episode_trigger=lambda i: i == 0, name_prefix=path.stem, disable_logger=True
-    )

@@ -18,6 +18,7 @@ import math
 import platform
 import random
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -42,7 +43,8 @@ from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
-from pglab.runlog import WANDB_MODES, RunLog, write_json
+from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json
+from pglab.video import video_unavailable
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
 CHECKPOINT = "checkpoint.pt"
@@ -61,17 +63,19 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gym.make
     target_return: float | None = None
     run_dir: str | None = None
-    wandb_mode: str = "offline"
+    wandb_mode: str = field(default_factory=default_wandb_mode)  # offline unless $WANDB_MODE says otherwise
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
     wandb_group: str | None = None
     wandb_tags: tuple[str, ...] = ()
+    wandb_run_id: str | None = None  # chosen when the run starts; a resumed run continues the same W&B run
     vectorization: str = "auto"
     checkpoint_every: int = 0  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
     progress: bool = True
     grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
     grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
+    capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
 
     def validate(self) -> None:
         if self.total_steps <= 0:
@@ -185,6 +189,11 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
     if (run_dir / "metrics.jsonl").exists():
         raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir, or continue it with --resume")
+    if config.capture_video and (reason := video_unavailable()):
+        warn(f"--capture-video: {reason}; the run goes on without a video")
+        config = dataclasses.replace(config, capture_video=False)
+    if config.wandb_run_id is None and config.wandb_mode != "disabled":
+        config = dataclasses.replace(config, wandb_run_id=secrets.token_hex(4))
     run = build_run(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", run.resolved)
@@ -316,7 +325,8 @@ def run_loop(run: Run) -> dict[str, Any]:
                 status, error = "failed", exc
         summary = _summary(run, status, wall_s, solved_at_step, solved_at_wall_s)
         write_json(run.run_dir / "summary.json", summary)
-        log.close(summary, exit_code=0 if status == "finished" else 1)
+        video = _eval_video(run) if config.capture_video and status == "finished" else None
+        log.close(summary, 0 if status == "finished" else 1, checkpoint=run.run_dir / CHECKPOINT, video=video)
         run.envs.close()
         if run.diagnostics is not None:
             run.diagnostics.close()
@@ -325,6 +335,19 @@ def run_loop(run: Run) -> dict[str, Any]:
     if status == "interrupted":
         raise KeyboardInterrupt
     return summary
+
+
+def _eval_video(run: Run) -> Path | None:
+    """One episode of the trained policy as videos/eval.mp4, or None and a warning line if that fails."""
+    from pglab.evaluate import evaluate
+
+    path = run.run_dir / "videos" / "eval.mp4"
+    try:
+        evaluate(run.run_dir, episodes=1, seed=run.config.seed, video=path)
+    except Exception as exc:  # a video is a nicety: rendering problems must not lose the run's results
+        warn(f"--capture-video: no video recorded ({type(exc).__name__}: {exc})")
+        return None
+    return path
 
 
 def _solved(config: TrainConfig, collector: Collector) -> bool:

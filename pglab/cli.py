@@ -201,10 +201,8 @@ def compare(
     out: str,
     name: str | None,
     checkpoint_every: int,
-    wandb_mode: str,
-    wandb_project: str,
-    wandb_entity: str | None,
     progress: bool,
+    **wandb_settings: str | None,
 ) -> None:
     """Run every agent on every environment with every seed; rerun the same command to resume."""
     from pglab.experiments import GridSpec, parse_names, parse_seeds, run_grid
@@ -219,9 +217,7 @@ def compare(
         target_return=target_return,
         name=name,
         checkpoint_every=checkpoint_every,
-        wandb_mode=wandb_mode,
-        wandb_project=wandb_project,
-        wandb_entity=wandb_entity,
+        **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
     )
     result = run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
     click.echo(result.table())
@@ -232,6 +228,18 @@ def compare(
             err=True,
         )
         sys.exit(1)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write it  [default: DIRECTORY/report].")
+def report(directory: str, out: str | None) -> None:
+    """Write figures, report.md and results.csv for a grid's directory or a single run directory."""
+    from pglab.report import build_report
+
+    result = build_report(directory, out)
+    finished = sum(r.finished for r in result.runs)
+    click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 
 
 @cli.command(name="eval")

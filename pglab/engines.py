@@ -62,8 +62,6 @@ def run_local(tasks: Sequence[RunTask], workers: int | None = None, address: str
     deadlock. On Ctrl-C the running runs stop after their current update and save a checkpoint,
     the queued ones are not started, and KeyboardInterrupt is raised once every outcome is in.
     """
-    if address is not None:
-        raise ConfigError("--ray-address is for --engine ray; the local engine runs on this machine")
     if not tasks:
         return
     workers = min(_default_workers(workers), len(tasks))
@@ -95,8 +93,6 @@ def _stop_starting(stop: Any, pending: set[Future]) -> None:
 def _default_workers(workers: int | None) -> int:
     """``workers`` if given, else the cores this process may run on."""
     if workers is not None:
-        if workers < 1:
-            raise ConfigError(f"--workers must be at least 1; got {workers}")
         return workers
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -152,9 +148,13 @@ def run_ray(tasks: Sequence[RunTask], workers: int | None = None, address: str |
             ray.shutdown()
 
 
-def get_engine(name: str) -> Engine:
-    """The engine called ``name``; asking for Ray without Ray installed says what to install."""
+def get_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
+    """The engine called ``name``, once its options are known to be valid and its package installed."""
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1; got {workers}")
     if name == "local":
+        if address is not None:
+            raise ConfigError("--ray-address is for --engine ray; the local engine runs on this machine")
         return run_local
     if name == "ray":
         _import_ray()

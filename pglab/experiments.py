@@ -299,7 +299,7 @@ def run_grid(
     """
     from pglab.engines import get_engine
 
-    run_tasks = get_engine(engine)  # fails fast when the engine is not installed
+    run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
     spec.validate()
     _check_settings(spec)
     out = Path(spec.out)

@@ -32,6 +32,25 @@ from pglab.runlog import write_json
 
 FINISHED = "finished"
 DEFAULT_CHECKPOINT_EVERY = 20_000
+# TrainConfig fields a grid sets itself; GridSpec.train_options may set any other one
+GRID_FIELDS = frozenset(
+    [
+        "agent",
+        "env",
+        "seed",
+        "total_steps",
+        "overrides",
+        "target_return",
+        "run_dir",
+        "wandb_mode",
+        "wandb_project",
+        "wandb_entity",
+        "wandb_group",
+        "checkpoint_every",
+        "torch_threads",
+        "progress",
+    ]
+)
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -72,6 +91,7 @@ class GridSpec:
     wandb_mode: str = "offline"
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
+    train_options: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field, same for every run
 
     @property
     def group(self) -> str:
@@ -79,7 +99,12 @@ class GridSpec:
 
     def settings(self) -> dict[str, Any]:
         """The settings every run of the grid shares; a rerun into the same directory must match them."""
-        return {"total_steps": self.total_steps, "overrides": dict(self.overrides), "target_return": self.target_return}
+        return {
+            "total_steps": self.total_steps,
+            "overrides": dict(self.overrides),
+            "target_return": self.target_return,
+            "train_options": dict(self.train_options),
+        }
 
     def configs(self) -> list[Any]:
         """One TrainConfig per run, in a stable order (environment, agent, seed)."""
@@ -103,10 +128,19 @@ class GridSpec:
                         checkpoint_every=self.checkpoint_every,
                         torch_threads=1,
                         progress=False,
+                        **self.train_options,
                     )
                     config.run_dir = str(Path(self.out) / "runs" / run_name(config))
                     configs.append(config)
         return configs
+
+    def _check_train_options(self) -> None:
+        from pglab.train import TrainConfig
+
+        free = {f.name for f in dataclasses.fields(TrainConfig)} - GRID_FIELDS
+        for key in self.train_options:
+            if key not in free:
+                raise ConfigError(f"train option {key!r} is not one a grid passes through; choose from {sorted(free)}")
 
     def validate(self) -> None:
         """Catch what would make every run of an agent or environment fail, before any run starts."""
@@ -118,6 +152,8 @@ class GridSpec:
             raise ConfigError(f"--total-steps must be positive; got {self.total_steps}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0; got {self.checkpoint_every}")
+        self._check_train_options()
+        self.configs()[0].validate()  # the values of train_options included
         bare_ids = [resolve_env_id(env) for env in self.envs]
         for agent in self.agents:
             spec = get_agent(agent)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pglab.errors import ConfigError
 from pglab.experiments import GridSpec, plan
 from tests.helpers import read_json, read_metrics
 
@@ -180,3 +181,18 @@ def test_the_ray_engine_runs_the_same_runs_as_the_local_engine(tmp_path: Path, r
     for run in sorted((tmp_path / "local" / "runs").iterdir()):
         assert statuses(tmp_path / "ray")[run.name]["status"] == "finished"
         assert without_timing(read_metrics(tmp_path / "ray" / "runs" / run.name)) == without_timing(read_metrics(run))
+
+
+def test_train_options_reach_every_run_and_the_grid_keeps_its_own_fields(tmp_path: Path):
+    spec = GridSpec(agents=("reinforce", "reinforce-rloo"), envs=("CartPole-v1",), seeds=(0, 1), out=tmp_path,
+                    name="g", train_options={"vectorization": "sync"})  # fmt: skip
+    spec.validate()
+    configs = spec.configs()
+    assert [(c.vectorization, c.wandb_group, c.torch_threads, c.progress) for c in configs] == [
+        ("sync", "g", 1, False)
+    ] * 4
+    assert [Path(c.run_dir).name for c in configs][:2] == ["CartPole-v1__reinforce__0", "CartPole-v1__reinforce__1"]
+    with pytest.raises(ConfigError, match="train option 'seed' is not one a grid passes through"):
+        GridSpec(
+            agents=("reinforce",), envs=("CartPole-v1",), seeds=(0,), out=tmp_path, train_options={"seed": 1}
+        ).validate()

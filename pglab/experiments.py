@@ -191,6 +191,11 @@ class Outcome:
     global_step: int | None = None
     wall_s: float | None = None
 
+    @property
+    def failed(self) -> bool:
+        """Failed, diverged or crashed; an interrupted run has not failed, it is merely unfinished."""
+        return self.status not in (FINISHED, "interrupted")
+
     @classmethod
     def of(
         cls, task: RunTask, status: str, action: str, summary: dict[str, Any] | None = None, error: str | None = None
@@ -290,11 +295,7 @@ class GridResult:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status not in (FINISHED, "interrupted")]
-
-    @property
-    def interrupted(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "interrupted"]
+        return [o for o in self.outcomes if o.failed]
 
     def table(self) -> str:
         """One line per run: status, steps, final return, wall time, and the error of a failed run."""
@@ -361,7 +362,8 @@ def run_grid(
         for outcome in run_tasks(tasks, workers=workers, address=ray_address):
             outcomes.append(outcome)
             status.record(outcome)
-            counts["done" if outcome.status == FINISHED else "failed"] += 1
+            counts["done"] += outcome.status == FINISHED
+            counts["failed"] += outcome.failed
             bar.set_postfix(done=counts["done"], failed=counts["failed"], left=total - len(outcomes), refresh=False)
             bar.update(1)
             if outcome.error:

@@ -27,7 +27,7 @@ _stop_event: Any = None  # set in each local worker: the grid was interrupted, s
 
 
 def _init_local_worker(stop_event: Any) -> None:
-    """Runs first in each worker process, before torch is imported there."""
+    """Runs first in each worker process (torch itself is held to one thread by TrainConfig.torch_threads)."""
     global _stop_event
     _stop_event = stop_event
     for name in THREAD_VARIABLES:

@@ -157,7 +157,7 @@ def find_runs(directory: Path) -> list[RunRecord]:
     )
     if not paths:
         raise ConfigError(f"{directory} holds no pglab run; pass a grid's --out or a run directory")
-    return [load_run(p) for p in paths]
+    return sorted((load_run(p) for p in paths), key=lambda r: (r.env, r.agent, r.seed))
 
 
 @dataclass

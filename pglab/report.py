@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -211,9 +212,20 @@ def summarize(env: str, agent: str, runs: list[RunRecord]) -> AgentResult:
 
 
 def curve_band(runs: list[RunRecord], metric: str, grid: np.ndarray) -> tuple[np.ndarray, ...] | None:
-    """Mean of ``metric`` over the runs on ``grid`` with its 95% bootstrap band; None if no run logged it."""
+    """Mean of ``metric`` over the runs on ``grid`` with its 95% bootstrap band; None if no run logged it.
+
+    A step is left out (NaN) where fewer than half of the runs have a value: runs stopped early by
+    --target-return would otherwise leave the tail of the curve to the slowest seed or two.
+    """
     curves = [stats.interpolate_onto(*r.curves[metric], grid) for r in runs if metric in r.curves]
-    return stats.bootstrap_mean_curve(np.stack(curves)) if curves else None
+    if not curves:
+        return None
+    stacked = np.stack(curves)
+    thin = np.isfinite(stacked).sum(axis=0) < math.ceil(len(curves) / 2)
+    band = stats.bootstrap_mean_curve(stacked)
+    for values in band:
+        values[thin] = np.nan
+    return band
 
 
 def step_grid(runs: Iterable[RunRecord], metric: str = RETURN) -> np.ndarray:
@@ -314,7 +326,8 @@ def _markdown(directory: Path, runs: list[RunRecord], finished: list[RunRecord],
         "of a run (summary.json's return_mean_last100). IQM: the mean of the middle 50% of the seeds' final "
         f"returns; its 95% CI and every band are percentile bootstraps over seeds ({stats.BOOTSTRAP_SAMPLES} "
         "resamples, fixed seed). Learning curves: each run's `charts/episodic_return` linearly interpolated "
-        "onto a common step grid, never extrapolated. Performance profile: the fraction of runs whose final "
+        "onto a common step grid, never extrapolated, and drawn where at least half of the seeds have a value "
+        "(runs stopped by the target return end early). Performance profile: the fraction of runs whose final "
         "return exceeds each threshold. Per-run numbers: results.csv; per-agent numbers: aggregates.csv.",
         "",
     ]

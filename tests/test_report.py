@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pglab import stats
-from pglab.report import RETURN, build_report, curve_band, step_grid
+from pglab.report import RETURN, RunRecord, build_report, curve_band, step_grid
 
 ALPHA_FINALS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]  # IQM: mean of 2, 4, 8, 16 = 7.5
 BETA = {0: (60.0, 1000, 1.0), 1: (70.0, 3000, 3.0), 2: (50.0, None, None), 3: (80.0, 2000, 2.0)}  # final, solved at
@@ -127,3 +127,17 @@ def test_a_directory_without_runs_gives_one_line(tmp_path: Path, run_cli, make):
     make(tmp_path / "empty")
     code, _, stderr = run_cli("report", str(tmp_path / "empty"))
     assert code == 2 and stderr.startswith("error: ") and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_curve_stops_where_fewer_than_half_of_the_seeds_have_data(tmp_path: Path):
+    """Two of four seeds stop (reach the target) at step 2000: the mean runs on to 3000 on two
+    seeds, and stops where only one seed is left."""
+    lasts = [2000, 2000, 3000, 4000]
+    runs = [
+        RunRecord(tmp_path, "E", "a", seed, "finished", {}, {RETURN: (np.array([0.0, last]), np.array([0.0, last]))})
+        for seed, last in enumerate(lasts)
+    ]
+    grid_steps = np.array([1000.0, 2000.0, 3000.0, 3500.0, 4000.0])
+    mean, low, high = curve_band(runs, RETURN, grid_steps)
+    np.testing.assert_allclose(mean[:3], [1000.0, 2000.0, 3000.0])
+    assert np.isnan(np.stack([mean, low, high])[:, 3:]).all()

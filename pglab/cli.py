@@ -30,6 +30,24 @@ def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
+def _wandb_options(command: Any) -> Any:
+    """The W&B flags train and compare share."""
+    for option in reversed(
+        (
+            click.option(
+                "--wandb-mode",
+                type=click.Choice(WANDB_MODES),
+                default=default_wandb_mode,
+                show_default="offline, or $WANDB_MODE",
+            ),
+            click.option("--wandb-project", default="pglab", show_default=True),
+            click.option("--wandb-entity", default=None),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pglab")
 def cli() -> None:
@@ -72,14 +90,7 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Default: runs/<env>__<agent>__<seed>__<time>.",
 )
-@click.option(
-    "--wandb-mode",
-    type=click.Choice(WANDB_MODES),
-    default=default_wandb_mode,
-    show_default="offline, or $WANDB_MODE",
-)
-@click.option("--wandb-project", default="pglab", show_default=True)
-@click.option("--wandb-entity", default=None)
+@_wandb_options
 @click.option("--wandb-group", default=None, help="Default: the environment id.")
 @click.option("--wandb-tag", "wandb_tags", multiple=True, help="Default: the agent and the env; repeatable.")
 @click.option(
@@ -176,6 +187,80 @@ def _report(summary: dict[str, Any]) -> None:
         f"{'n/a' if ret is None else f'{ret:.1f}'}"
         + (f", solved at step {summary['solved_at_step']}" if summary["solved_at_step"] else "")
     )
+
+
+@cli.command()
+@click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
+@click.option("--envs", "env_ids", required=True, help="Comma-separated environment ids.")
+@click.option("--seeds", default="0-4", show_default=True, help="Seeds: ranges and lists, e.g. 0-9 or 0,3,7-8.")
+@click.option("--total-steps", type=int, default=500_000, show_default=True, help="Environment steps per run.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every run.")
+@click.option("--target-return", type=float, help="Stop each run once its last-100 mean return reaches this.")
+@click.option("--workers", type=int, help="Runs at once  [default: local: one per core; ray: the cluster's CPUs].")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray instance).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The grid's directory.")
+@click.option("--name", help="The grid's name and W&B group  [default: the name of --out].")
+@click.option(
+    "--checkpoint-every", type=int, default=20_000, show_default=True, help="Steps between checkpoints of a run."
+)
+@click.option("--grad-diagnostics-every", type=int, default=0, show_default=True, help="As for pglab train; 0: never.")
+@_wandb_options
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def compare(
+    agents: str,
+    env_ids: str,
+    seeds: str,
+    total_steps: int,
+    sets: tuple[str, ...],
+    target_return: float | None,
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
+    out: str,
+    name: str | None,
+    checkpoint_every: int,
+    grad_diagnostics_every: int,
+    progress: bool,
+    **wandb_settings: str | None,
+) -> None:
+    """Run every agent on every environment with every seed; rerun the same command to resume."""
+    from pglab.experiments import GridSpec, parse_names, parse_seeds, run_grid
+
+    spec = GridSpec(
+        agents=parse_names(agents, "--agents"),
+        envs=parse_names(env_ids, "--envs"),
+        seeds=parse_seeds(seeds),
+        out=out,
+        total_steps=total_steps,
+        overrides=dict(parse_assignments(sets)),
+        target_return=target_return,
+        name=name,
+        checkpoint_every=checkpoint_every,
+        train_options={"grad_diagnostics_every": grad_diagnostics_every} if grad_diagnostics_every else {},
+        **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
+    )
+    result = run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
+    click.echo(result.table())
+    if result.failed:
+        click.echo(
+            f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in {out}/status.json); "
+            "rerun the same command to retry them",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Where to write it  [default: DIRECTORY/report].")
+def report(directory: str, out: str | None) -> None:
+    """Write figures, report.md and results.csv for a grid's directory or a single run directory."""
+    from pglab.report import build_report
+
+    result = build_report(directory, out)
+    finished = sum(r.finished for r in result.runs)
+    click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 
 
 @cli.command(name="eval")

@@ -112,9 +112,14 @@ def versions() -> dict[str, str]:
     }
 
 
-def default_run_dir(config: TrainConfig) -> Path:
+def run_name(config: TrainConfig) -> str:
+    """``<env>__<agent>__<seed>``, safe as a directory name (``module:Env/Id-v0`` -> ``module-Env-Id-v0``)."""
     env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env)
-    return Path("runs") / f"{env}__{config.agent}__{config.seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    return f"{env}__{config.agent}__{config.seed}"
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    return Path("runs") / f"{run_name(config)}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,380 @@
+"""Comparison grids: agents x environments x seeds, one ``pglab.train`` call per run.
+
+A grid lives in one directory::
+
+    OUT/grid.json          the grid's settings (a rerun must use the same ones)
+    OUT/status.json        every run's state: finished, failed (with its error), interrupted, ...
+    OUT/runs/<env>__<agent>__<seed>/   each run's directory (DESIGN.md, "Contracts")
+    OUT/attempts/          partial run directories moved aside before a run is started afresh
+
+Running the same grid again skips finished runs, resumes unfinished runs that left a checkpoint and
+starts the others afresh, so a grid survives Ctrl-C, a crashed machine and failing runs alike. The
+runs themselves are executed by an engine (:mod:`pglab.engines`): a local process pool, or Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pglab.errors import ConfigError
+from pglab.runlog import write_json
+
+FINISHED = "finished"
+DEFAULT_CHECKPOINT_EVERY = 20_000
+# TrainConfig fields a grid sets itself; GridSpec.train_options may set any other one
+GRID_FIELDS = frozenset(
+    [
+        "agent",
+        "env",
+        "seed",
+        "total_steps",
+        "overrides",
+        "target_return",
+        "run_dir",
+        "wandb_mode",
+        "wandb_project",
+        "wandb_entity",
+        "wandb_group",
+        "checkpoint_every",
+        "torch_threads",
+        "progress",
+    ]
+)
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"0,3,7-8"`` -> (0, 3, 7, 8); duplicates are dropped, order kept."""
+    seeds: dict[int, None] = {}
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if match is None:
+            raise ConfigError(f"--seeds {text!r}: expected numbers and ranges like 0-9 or 0,3,7-8")
+        first, last = int(match[1]), int(match[2] or match[1])
+        if last < first:
+            raise ConfigError(f"--seeds {text!r}: the range {part} is empty; write it low-high")
+        seeds.update(dict.fromkeys(range(first, last + 1)))
+    return tuple(seeds)
+
+
+def parse_names(text: str, flag: str) -> tuple[str, ...]:
+    """``"a, b,a"`` -> ("a", "b"): a comma-separated list without blanks or repeats."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise ConfigError(f"{flag} needs at least one name, comma-separated")
+    return names
+
+
+@dataclass
+class GridSpec:
+    """What a grid runs: every agent on every environment with every seed, under the same settings."""
+
+    agents: tuple[str, ...]
+    envs: tuple[str, ...]
+    seeds: tuple[int, ...]
+    out: Path
+    total_steps: int = 500_000
+    overrides: dict[str, str] = field(default_factory=dict)
+    target_return: float | None = None
+    name: str | None = None  # the W&B group; default: the name of the output directory
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    wandb_mode: str = "offline"
+    wandb_project: str = "pglab"
+    wandb_entity: str | None = None
+    train_options: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field, same for every run
+
+    @property
+    def group(self) -> str:
+        return self.name or Path(self.out).resolve().name
+
+    def settings(self) -> dict[str, Any]:
+        """The settings every run of the grid shares; a rerun into the same directory must match them."""
+        return {
+            "total_steps": self.total_steps,
+            "overrides": dict(self.overrides),
+            "target_return": self.target_return,
+            "train_options": dict(self.train_options),
+        }
+
+    def configs(self) -> list[Any]:
+        """One TrainConfig per run, in a stable order (environment, agent, seed)."""
+        from pglab.train import TrainConfig, run_name
+
+        configs = []
+        for env in self.envs:
+            for agent in self.agents:
+                for seed in self.seeds:
+                    config = TrainConfig(
+                        agent=agent,
+                        env=env,
+                        seed=seed,
+                        total_steps=self.total_steps,
+                        overrides=dict(self.overrides),
+                        target_return=self.target_return,
+                        wandb_mode=self.wandb_mode,
+                        wandb_project=self.wandb_project,
+                        wandb_entity=self.wandb_entity,
+                        wandb_group=self.group,
+                        checkpoint_every=self.checkpoint_every,
+                        torch_threads=1,
+                        progress=False,
+                        **self.train_options,
+                    )
+                    config.run_dir = str(Path(self.out) / "runs" / run_name(config))
+                    configs.append(config)
+        return configs
+
+    def _check_train_options(self) -> None:
+        from pglab.train import TrainConfig
+
+        free = {f.name for f in dataclasses.fields(TrainConfig)} - GRID_FIELDS
+        for key in self.train_options:
+            if key not in free:
+                raise ConfigError(f"train option {key!r} is not one a grid passes through; choose from {sorted(free)}")
+
+    def validate(self) -> None:
+        """Catch what would make every run of an agent or environment fail, before any run starts."""
+        from pglab.agent import resolve_preset
+        from pglab.environment import resolve_env_id
+        from pglab.plugins import get_agent
+
+        if self.total_steps <= 0:
+            raise ConfigError(f"--total-steps must be positive; got {self.total_steps}")
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"--checkpoint-every must be >= 0; got {self.checkpoint_every}")
+        self._check_train_options()
+        self.configs()[0].validate()  # the values of train_options included
+        bare_ids = [resolve_env_id(env) for env in self.envs]
+        for agent in self.agents:
+            spec = get_agent(agent)
+            for env, bare_id in zip(self.envs, bare_ids, strict=True):
+                try:
+                    resolve_preset(spec.preset, bare_id, self.overrides)
+                except ConfigError as exc:
+                    raise ConfigError(f"{agent} on {env}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run for an engine to execute: start it afresh or resume it from its checkpoint."""
+
+    config: Any  # pglab.train.TrainConfig (kept untyped here so importing this module skips torch)
+    resume: bool
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.config.run_dir)
+
+
+@dataclass
+class Outcome:
+    """What became of one run of the grid; one entry of status.json."""
+
+    run: str
+    env: str
+    agent: str
+    seed: int
+    status: str  # finished, failed, interrupted, or a status of summary.json (diverged, ...)
+    action: str  # skipped (already finished), started, resumed
+    error: str | None = None
+    final_return: float | None = None
+    global_step: int | None = None
+    wall_s: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Failed, diverged or crashed; an interrupted run has not failed, it is merely unfinished."""
+        return self.status not in (FINISHED, "interrupted")
+
+    @classmethod
+    def of(
+        cls, task: RunTask, status: str, action: str, summary: dict[str, Any] | None = None, error: str | None = None
+    ):
+        summary = summary or {}
+        config = task.config
+        return cls(
+            run=task.run_dir.name,
+            env=config.env,
+            agent=config.agent,
+            seed=config.seed,
+            status=status,
+            action=action,
+            error=error,
+            final_return=summary.get("return_mean_last100"),
+            global_step=summary.get("global_step"),
+            wall_s=summary.get("wall_s"),
+        )
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def execute(task: RunTask) -> Outcome:
+    """Run one task to its end and say how it went; never raises (engines run it in worker processes).
+
+    The grid must go on when a run fails, so every exception becomes an Outcome with its error in one
+    line; the run's own directory keeps its summary.json and last checkpoint for a later retry.
+    """
+    from pglab.train import resume, train
+
+    action = "resumed" if task.resume else "started"
+    try:
+        summary = resume(task.run_dir, progress=False) if task.resume else train(task.config)
+    except KeyboardInterrupt:
+        return Outcome.of(task, "interrupted", action, read_summary(task.run_dir))
+    except Exception as exc:
+        summary = read_summary(task.run_dir) or {}
+        status = summary.get("status") if summary.get("status") not in (None, "running", FINISHED) else "failed"
+        return Outcome.of(task, status, action, summary, error=f"{type(exc).__name__}: {exc}")
+    return Outcome.of(task, summary["status"], action, summary)
+
+
+def plan(spec: GridSpec) -> tuple[list[RunTask], list[Outcome]]:
+    """Split the grid into runs to execute and runs already finished.
+
+    An unfinished run with a checkpoint is resumed. One without (it died before its first
+    checkpoint) is moved to OUT/attempts/ and started afresh: its files are kept, never deleted.
+    """
+    tasks, finished = [], []
+    for config in spec.configs():
+        task = RunTask(config, resume=False)
+        run_dir = task.run_dir
+        summary = read_summary(run_dir)
+        if summary is not None and summary.get("status") == FINISHED:
+            finished.append(Outcome.of(task, FINISHED, "skipped", summary))
+        elif (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.json").is_file():
+            tasks.append(RunTask(config, resume=True))
+        else:
+            if run_dir.exists():
+                _move_aside(run_dir, Path(spec.out) / "attempts")
+            tasks.append(task)
+    return tasks, finished
+
+
+def _move_aside(run_dir: Path, attempts: Path) -> Path:
+    attempts.mkdir(parents=True, exist_ok=True)
+    target = attempts / f"{run_dir.name}__{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix = 1
+    while target.exists():
+        target = attempts / f"{run_dir.name}__{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
+        suffix += 1
+    shutil.move(str(run_dir), str(target))
+    return target
+
+
+def _check_settings(spec: GridSpec) -> None:
+    """A rerun into the same directory must share the settings; agents, envs and seeds may grow."""
+    path = Path(spec.out) / "grid.json"
+    if path.is_file():
+        saved = json.loads(path.read_text()).get("settings", {})
+        for key, value in spec.settings().items():
+            if key in saved and saved[key] != value:
+                raise ConfigError(
+                    f"{spec.out} holds a grid run with {key}={saved[key]!r}, not {value!r}; "
+                    "rerun with the same settings to continue it, or choose another --out"
+                )
+
+
+@dataclass
+class GridResult:
+    outcomes: list[Outcome]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed]
+
+    def table(self) -> str:
+        """One line per run: status, steps, final return, wall time, and the error of a failed run."""
+        lines = [f"{'run':<48} {'status':<11} {'steps':>9} {'return':>9} {'wall s':>8}  error"]
+        for o in sorted(self.outcomes, key=lambda o: (o.env, o.agent, o.seed)):
+            ret = "-" if o.final_return is None else f"{o.final_return:.1f}"
+            wall = "-" if o.wall_s is None else f"{o.wall_s:.1f}"
+            steps = "-" if o.global_step is None else str(o.global_step)
+            lines.append(f"{o.run:<48} {o.status:<11} {steps:>9} {ret:>9} {wall:>8}  {o.error or ''}".rstrip())
+        return "\n".join(lines)
+
+
+class StatusFile:
+    """OUT/status.json: every run's latest Outcome, rewritten after each one so it is always current."""
+
+    def __init__(self, path: Path, outcomes: Iterable[Outcome]):
+        self.path = path
+        self.entries = {o.run: o for o in outcomes}
+
+    def record(self, outcome: Outcome) -> None:
+        self.entries[outcome.run] = outcome
+        tmp = self.path.with_suffix(".json.tmp")
+        write_json(tmp, {run: dataclasses.asdict(o) for run, o in sorted(self.entries.items())})
+        os.replace(tmp, self.path)
+
+
+def run_grid(
+    spec: GridSpec,
+    engine: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    progress: bool = True,
+) -> GridResult:
+    """Run every unfinished run of the grid on ``engine``; returns every run's outcome.
+
+    Interrupting the grid (Ctrl-C) lets the running runs save a checkpoint; their outcomes say
+    "interrupted" and the same command resumes them.
+    """
+    from pglab.engines import get_engine
+
+    run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
+    spec.validate()
+    _check_settings(spec)
+    out = Path(spec.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks, finished = plan(spec)
+    grid = {
+        "name": spec.group,
+        "agents": list(spec.agents),
+        "envs": list(spec.envs),
+        "seeds": list(spec.seeds),
+        "settings": spec.settings(),
+    }
+    write_json(out / "grid.json", grid)
+    status = StatusFile(out / "status.json", _previous_outcomes(out / "status.json"))
+    for outcome in finished:
+        status.record(outcome)
+    outcomes = list(finished)
+    counts = {"done": len(finished), "failed": 0}
+    total = len(tasks) + len(finished)
+    bar = tqdm(total=total, initial=len(finished), unit="run", disable=not progress, dynamic_ncols=True)
+    bar.set_postfix(done=counts["done"], failed=0, left=len(tasks))
+    try:
+        for outcome in run_tasks(tasks, workers=workers, address=ray_address):
+            outcomes.append(outcome)
+            status.record(outcome)
+            counts["done"] += outcome.status == FINISHED
+            counts["failed"] += outcome.failed
+            bar.set_postfix(done=counts["done"], failed=counts["failed"], left=total - len(outcomes), refresh=False)
+            bar.update(1)
+            if outcome.error:
+                bar.write(f"{outcome.run}: {outcome.status}: {outcome.error}")
+    finally:
+        bar.close()
+    return GridResult(outcomes)
+
+
+def _previous_outcomes(path: Path) -> list[Outcome]:
+    try:
+        return [Outcome(**entry) for entry in json.loads(path.read_text()).values()]
+    except (OSError, ValueError, TypeError):
+        return []

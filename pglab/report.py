@@ -1,0 +1,340 @@
+"""``pglab report DIR``: the statistics of a grid (or of one run) as figures, report.md and results.csv.
+
+Per environment and agent: the learning curve (mean over seeds with a 95% bootstrap band, on a
+common step grid), the final return's IQM with a 95% bootstrap CI, a performance profile, the steps
+and wall seconds until the target return with how many seeds got there, and the ``grads/*``
+diagnostics as curves. The statistics are in :mod:`pglab.stats`, the figures in :mod:`pglab.figures`.
+
+Only finished runs enter the statistics: a failed or unfinished run would bias every number towards
+whatever made it stop. Excluded runs are listed in report.md with their status.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pglab import stats
+from pglab.errors import ConfigError
+
+RETURN = "charts/episodic_return"
+GRADS_PREFIX = "grads/"
+RESULT_COLUMNS = (
+    "env",
+    "agent",
+    "seed",
+    "status",
+    "global_step",
+    "wall_s",
+    "sps",
+    "episodes",
+    "final_return",
+    "final_return_std",
+    "target_return",
+    "solved_at_step",
+    "solved_at_wall_s",
+    "run_dir",
+)
+AGGREGATE_COLUMNS = (
+    "env",
+    "agent",
+    "runs",
+    "final_return_iqm",
+    "final_return_iqm_low",
+    "final_return_iqm_high",
+    "final_return_mean",
+    "final_return_std",
+    "target_return",
+    "solved",
+    "steps_to_target_median",
+    "wall_s_to_target_median",
+)
+
+
+@dataclass
+class RunRecord:
+    """One run directory as the report sees it."""
+
+    path: Path
+    env: str
+    agent: str
+    seed: int
+    status: str
+    summary: dict[str, Any]
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # metric -> (steps, values)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def final_return(self) -> float | None:
+        return self.summary.get("return_mean_last100")
+
+    def row(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            "env": self.env,
+            "agent": self.agent,
+            "seed": self.seed,
+            "status": self.status,
+            "global_step": s.get("global_step"),
+            "wall_s": s.get("wall_s"),
+            "sps": s.get("sps"),
+            "episodes": s.get("episodes"),
+            "final_return": self.final_return,
+            "final_return_std": s.get("return_std_last100"),
+            "target_return": s.get("target_return"),
+            "solved_at_step": s.get("solved_at_step"),
+            "solved_at_wall_s": s.get("solved_at_wall_s"),
+            "run_dir": str(self.path),
+        }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The episodic return and every grads/* metric as (steps, values), skipping rows without them."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a row cut short by a killed run
+        for key, value in row.items():
+            if (key == RETURN or key.startswith(GRADS_PREFIX)) and isinstance(value, (int, float)):
+                steps, values = series.setdefault(key, ([], []))
+                steps.append(float(row["global_step"]))
+                values.append(float(value))
+    return {key: (np.array(steps), np.array(values)) for key, (steps, values) in series.items()}
+
+
+def load_run(path: Path) -> RunRecord:
+    summary = _read_json(path / "summary.json")
+    config = _read_json(path / "config.json")
+    source = {**config, **summary}
+    if not {"agent", "env", "seed"} <= source.keys():
+        raise ConfigError(f"{path} is not a pglab run directory (no config.json or summary.json)")
+    return RunRecord(
+        path=path,
+        env=str(source["env"]),
+        agent=str(source["agent"]),
+        seed=int(source["seed"]),
+        status=summary.get("status", "no summary"),
+        summary=summary,
+        curves=_read_curves(path / "metrics.jsonl"),
+    )
+
+
+def find_runs(directory: Path) -> list[RunRecord]:
+    """The run directory itself, or every run below it (a grid's runs/, or any folder of runs).
+
+    Runs a grid moved aside to attempts/ are not runs of the grid any more and are skipped.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} is not a directory; pass a grid's --out or a run directory")
+    if (directory / "summary.json").is_file() or (directory / "config.json").is_file():
+        return [load_run(directory)]
+    paths = sorted(
+        p.parent for p in directory.rglob("config.json") if "attempts" not in p.relative_to(directory).parts[:-1]
+    )
+    if not paths:
+        raise ConfigError(f"{directory} holds no pglab run; pass a grid's --out or a run directory")
+    return sorted((load_run(p) for p in paths), key=lambda r: (r.env, r.agent, r.seed))
+
+
+@dataclass
+class AgentResult:
+    """The statistics of one agent on one environment, over its finished runs (one per seed)."""
+
+    env: str
+    agent: str
+    runs: list[RunRecord]
+    final: stats.Estimate
+    target_return: float | None
+    solved_steps: list[float]
+    solved_wall_s: list[float]
+
+    @property
+    def finals(self) -> np.ndarray:
+        return np.array([r.final_return for r in self.runs], dtype=np.float64)
+
+    def row(self) -> dict[str, Any]:
+        finals = self.finals
+        return {
+            "env": self.env,
+            "agent": self.agent,
+            "runs": len(self.runs),
+            "final_return_iqm": self.final.value,
+            "final_return_iqm_low": self.final.low,
+            "final_return_iqm_high": self.final.high,
+            "final_return_mean": float(finals.mean()),
+            "final_return_std": float(finals.std(ddof=1)) if finals.size > 1 else 0.0,
+            "target_return": self.target_return,
+            "solved": len(self.solved_steps),
+            "steps_to_target_median": float(np.median(self.solved_steps)) if self.solved_steps else None,
+            "wall_s_to_target_median": float(np.median(self.solved_wall_s)) if self.solved_wall_s else None,
+        }
+
+
+def summarize(env: str, agent: str, runs: list[RunRecord]) -> AgentResult:
+    """IQM of the final returns with its bootstrap CI, and who reached the target and when."""
+    finals = np.array([r.final_return for r in runs], dtype=np.float64)
+    targets = {r.summary.get("target_return") for r in runs} - {None}
+    solved = [r for r in runs if r.summary.get("solved_at_step") is not None]
+    return AgentResult(
+        env=env,
+        agent=agent,
+        runs=runs,
+        final=stats.bootstrap_iqm(finals),
+        target_return=targets.pop() if len(targets) == 1 else None,
+        solved_steps=[float(r.summary["solved_at_step"]) for r in solved],
+        solved_wall_s=[float(r.summary["solved_at_wall_s"]) for r in solved if r.summary.get("solved_at_wall_s")],
+    )
+
+
+def curve_band(runs: list[RunRecord], metric: str, grid: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    """Mean of ``metric`` over the runs on ``grid`` with its 95% bootstrap band; None if no run logged it.
+
+    A step is left out (NaN) where fewer than half of the runs have a value: runs stopped early by
+    --target-return would otherwise leave the tail of the curve to the slowest seed or two.
+    """
+    curves = [stats.interpolate_onto(*r.curves[metric], grid) for r in runs if metric in r.curves]
+    if not curves:
+        return None
+    stacked = np.stack(curves)
+    thin = np.isfinite(stacked).sum(axis=0) < math.ceil(len(curves) / 2)
+    band = stats.bootstrap_mean_curve(stacked)
+    for values in band:
+        values[thin] = np.nan
+    return band
+
+
+def step_grid(runs: Iterable[RunRecord], metric: str = RETURN) -> np.ndarray:
+    logged = [r.curves[metric][0] for r in runs if metric in r.curves and r.curves[metric][0].size]
+    if not logged:
+        return np.array([])
+    return stats.common_grid([s[0] for s in logged], [s[-1] for s in logged])
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+@dataclass
+class Report:
+    runs: list[RunRecord]
+    results: list[AgentResult]
+    files: list[Path]
+
+
+def build_report(directory: Path, out: Path | None = None) -> Report:
+    """Compute everything and write the figures, report.md, results.csv and aggregates.csv to ``out``."""
+    from pglab import figures
+
+    runs = find_runs(Path(directory))
+    out = Path(out) if out else Path(directory) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    finished = [r for r in runs if r.finished and r.final_return is not None]
+    envs = sorted({r.env for r in finished})
+    results, sections, files = [], [], []
+    for env in envs:
+        env_runs = [r for r in finished if r.env == env]
+        by_agent = {a: [r for r in env_runs if r.agent == a] for a in sorted({r.agent for r in env_runs})}
+        env_results = [summarize(env, agent, agent_runs) for agent, agent_runs in by_agent.items()]
+        results += env_results
+        env_files = figures.environment_figures(env, by_agent, out / slug(env))
+        files += env_files.values()
+        sections.append(_section(env, env_results, {k: p.relative_to(out) for k, p in env_files.items()}))
+    files.append(_write_csv(out / "results.csv", RESULT_COLUMNS, [r.row() for r in runs]))
+    files.append(_write_csv(out / "aggregates.csv", AGGREGATE_COLUMNS, [r.row() for r in results]))
+    report_md = out / "report.md"
+    report_md.write_text(_markdown(Path(directory), runs, finished, sections))
+    files.append(report_md)
+    return Report(runs, results, files)
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return path
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> str:
+    target = next((r.target_return for r in results if r.target_return is not None), None)
+    lines = [f"## {env}", ""]
+    if "curves" in images:
+        lines += [f"![learning curves on {env}]({images['curves']})", ""]
+    header = ["agent", "seeds", "final return IQM [95% CI]", "mean ± std"]
+    if target is not None:
+        header += [f"seeds reaching {target:g}", "steps to target (median [min, max])", "wall s to target (median)"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in results:
+        row = r.row()
+        cells = [
+            r.agent,
+            str(row["runs"]),
+            f"{_fmt(r.final.value)} [{_fmt(r.final.low)}, {_fmt(r.final.high)}]",
+            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])}",
+        ]
+        if target is not None:
+            steps = r.solved_steps
+            cells += [
+                f"{len(steps)}/{len(r.runs)}",
+                f"{_fmt(np.median(steps), 0)} [{_fmt(min(steps), 0)}, {_fmt(max(steps), 0)}]" if steps else "-",
+                _fmt(row["wall_s_to_target_median"]),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if target is None:
+        lines += ["", "No target return was set (`--target-return`), so there is no steps-to-target table."]
+    for key, title in (("profile", "performance profile"), ("grads", "gradient diagnostics")):
+        if key in images:
+            lines += ["", f"![{title} on {env}]({images[key]})"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(directory: Path, runs: list[RunRecord], finished: list[RunRecord], sections: list[str]) -> str:
+    excluded = [r for r in runs if r not in finished]
+    lines = [
+        f"# pglab report: {directory}",
+        "",
+        f"{len(finished)} finished runs of {len(runs)}. Final return: the mean return of the last 100 episodes "
+        "of a run (summary.json's return_mean_last100). IQM: the mean of the middle 50% of the seeds' final "
+        f"returns; its 95% CI and every band are percentile bootstraps over seeds ({stats.BOOTSTRAP_SAMPLES} "
+        "resamples, fixed seed). Learning curves: each run's `charts/episodic_return` linearly interpolated "
+        "onto a common step grid, never extrapolated, and drawn where at least half of the seeds have a value "
+        "(runs stopped by the target return end early). Performance profile: the fraction of runs whose final "
+        "return exceeds each threshold. Per-run numbers: results.csv; per-agent numbers: aggregates.csv.",
+        "",
+    ]
+    if len(finished) == 1:
+        lines += ["One run: its confidence intervals have zero width and say nothing about seed variation.", ""]
+    if excluded:
+        lines += ["Runs left out of the statistics (not finished):", ""]
+        lines += [f"- {r.path.name}: {r.status}" for r in excluded]
+        lines.append("")
+    return "\n".join(lines) + "\n" + "\n".join(sections)

@@ -1,0 +1,32 @@
+"""An environment plug-in for the grid tests: CartPole that crashes in the runs seeded 1.
+
+Loaded as ``tests.grid_envs:pglab-test/CrashesOnSeed1-v0`` (Gymnasium's module:EnvId syntax), so the
+grid's worker processes import it the way they import any third-party environment.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+
+class CrashesOnSeed1(gym.Wrapper):
+    """CartPole whose copy reset with seed 1 raises on its 300th step: one run of a grid fails."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.doomed = False
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.doomed = seed == 1
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.doomed and self.steps == 300:
+            raise RuntimeError("simulator crashed")
+        return self.env.step(action)
+
+
+gym.register("pglab-test/CrashesOnSeed1-v0", entry_point=CrashesOnSeed1)

@@ -1,0 +1,198 @@
+"""`pglab compare`: grids end to end on the local engine (and on Ray where it is installed).
+
+The Ray engine's test needs the optional extra (pip install 'pglab[ray]'); where Ray is not
+installed it is skipped with that reason. CI installs only the dev extra, so CI covers the local
+engine and the one-line error for a missing Ray; the Ray test runs on any machine with the extra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pglab.errors import ConfigError
+from pglab.experiments import GridSpec, plan
+from tests.helpers import read_json, read_metrics
+
+CRASHING_ENV = "tests.grid_envs:pglab-test/CrashesOnSeed1-v0"
+
+
+def grid_args(out: Path, *extra: str, agents: str = "reinforce,reinforce-rloo", seeds: str = "0-1") -> list[str]:
+    return ["compare", "--agents", agents, "--envs", "CartPole-v1", "--seeds", seeds, "--total-steps", "3000",
+            "--out", str(out), "--wandb-mode", "disabled", "--no-progress", *extra]  # fmt: skip
+
+
+def statuses(out: Path) -> dict[str, dict]:
+    return read_json(out / "status.json")
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in rows]
+
+
+def test_a_tiny_grid_runs_every_run_once_and_a_rerun_skips_them(tmp_path: Path, run_cli):
+    out = tmp_path / "grid"
+    code, stdout, _ = run_cli(*grid_args(out, "--workers", "2", "--name", "tiny"))
+    assert code == 0
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert runs == sorted(f"CartPole-v1__{a}__{s}" for a in ("reinforce", "reinforce-rloo") for s in (0, 1))
+    for run in runs:
+        config = read_json(out / "runs" / run / "config.json")
+        assert config["wandb_group"] == "tiny" and config["torch_threads"] == 1
+        assert read_json(out / "runs" / run / "summary.json")["status"] == "finished"
+        assert statuses(out)[run]["status"] == "finished" and statuses(out)[run]["action"] == "started"
+        assert run in stdout
+    assert read_json(out / "grid.json")["settings"]["total_steps"] == 3000
+    first = {run: (out / "runs" / run / "metrics.jsonl").stat().st_mtime_ns for run in runs}
+
+    code, stdout, _ = run_cli(*grid_args(out, "--workers", "2", "--name", "tiny"))
+    assert code == 0
+    assert {run: (out / "runs" / run / "metrics.jsonl").stat().st_mtime_ns for run in runs} == first
+    assert {entry["action"] for entry in statuses(out).values()} == {"skipped"}
+
+    code, stdout, _ = run_cli("report", str(out))
+    assert code == 0 and "4 finished runs of 4" in stdout
+    assert (out / "report" / "CartPole-v1_curves.png").stat().st_size > 0
+
+
+def test_a_failing_run_is_reported_and_the_others_finish(tmp_path: Path, run_cli):
+    out = tmp_path / "grid"
+    args = ["compare", "--agents", "reinforce", "--envs", CRASHING_ENV, "--seeds", "0-2", "--total-steps", "2000",
+            "--set", "num_envs=1", "--out", str(out), "--wandb-mode", "disabled", "--no-progress"]  # fmt: skip
+    code, stdout, stderr = run_cli(*args)
+    assert code == 1
+    assert "1 of 3 runs failed" in stderr and "rerun the same command" in stderr
+    failed = "tests.grid_envs-pglab-test-CrashesOnSeed1-v0__reinforce__1"
+    entries = statuses(out)
+    assert entries[failed]["status"] == "failed"
+    assert "RuntimeError: simulator crashed" in entries[failed]["error"]
+    assert next(line for line in stdout.splitlines() if "simulator crashed" in line).startswith(failed)
+    assert sorted(e["status"] for run, e in entries.items() if run != failed) == ["finished", "finished"]
+
+    # a rerun retries the failed run only; the failed attempt (it never checkpointed) is kept aside
+    code, _, stderr = run_cli(*args)
+    assert code == 1 and "1 of 3 runs failed" in stderr
+    assert [e["action"] for e in statuses(out).values()].count("skipped") == 2
+    assert [p.name.startswith(failed) for p in (out / "attempts").iterdir()] == [True]
+
+
+def test_planning_resumes_checkpointed_runs_and_moves_partial_ones_aside(tmp_path: Path):
+    spec = GridSpec(agents=("reinforce",), envs=("CartPole-v1",), seeds=(0, 1, 2, 3), out=tmp_path, total_steps=1000)
+    runs = tmp_path / "runs"
+    for seed, files in {0: {"summary.json": '{"status": "finished"}'},
+                        1: {"config.json": "{}", "checkpoint.pt": "", "summary.json": '{"status": "interrupted"}'},
+                        2: {"metrics.jsonl": '{"global_step": 8}\n'}}.items():  # fmt: skip
+        (runs / f"CartPole-v1__reinforce__{seed}").mkdir(parents=True)
+        for name, text in files.items():
+            (runs / f"CartPole-v1__reinforce__{seed}" / name).write_text(text)
+    tasks, finished = plan(spec)
+    assert [o.seed for o in finished] == [0]
+    assert [(t.config.seed, t.resume) for t in tasks] == [(1, True), (2, False), (3, False)]
+    (moved,) = (tmp_path / "attempts").iterdir()
+    assert moved.name.startswith("CartPole-v1__reinforce__2__")
+    assert (moved / "metrics.jsonl").read_text() == '{"global_step": 8}\n'
+    assert not (runs / "CartPole-v1__reinforce__2").exists()
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the grid did not get there in time"
+        time.sleep(0.02)
+
+
+def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path: Path):
+    out = tmp_path / "grid"
+    args = ["compare", "--agents", "reinforce", "--envs", "CartPole-v1", "--seeds", "0-2", "--total-steps", "40000",
+            "--checkpoint-every", "2048", "--workers", "1", "--out", str(out), "--wandb-mode", "disabled"]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "pglab", *args], env=env, start_new_session=True, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    run = [out / "runs" / f"CartPole-v1__reinforce__{seed}" for seed in range(3)]
+    wait_for(lambda: (run[1] / "checkpoint.pt").exists(), process)
+    assert json.loads((run[0] / "summary.json").read_text())["status"] == "finished"
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers included
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    entries = statuses(out)
+    assert [entries[r.name]["status"] for r in run] == ["finished", "interrupted", "interrupted"]
+    assert entries[run[2].name]["action"] == "not started" and not run[2].exists()
+    assert read_json(run[1] / "summary.json")["status"] == "interrupted"
+
+    result = subprocess.run([sys.executable, "-m", "pglab", *args, "--no-progress"], env=env, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [statuses(out)[r.name]["action"] for r in run] == ["skipped", "resumed", "started"]
+    steps = [row["global_step"] for row in read_metrics(run[1])]
+    assert steps == sorted(set(steps)) and steps[-1] == read_json(run[1] / "summary.json")["global_step"] >= 40000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--agents", "reinforce,nope"], "unknown agent 'nope'"),
+        (["--seeds", "3-1"], "the range 3-1 is empty"),
+        (["--seeds", "a"], "expected numbers and ranges"),
+        (["--set", "ema_decay=0.9"], "reinforce on CartPole-v1: unknown --set key 'ema_decay'"),
+        (["--envs", "CartPol-v1"], "unknown environment 'CartPol-v1'"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--ray-address", "auto"], "--ray-address is for --engine ray"),
+    ],
+)
+def test_bad_grid_input_gives_one_line_and_runs_nothing(tmp_path: Path, run_cli, args: list[str], message: str):
+    base = {"--agents": "reinforce", "--envs": "CartPole-v1", "--seeds": "0", "--total-steps": "1000"}
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    code, _, stderr = run_cli("compare", *[x for kv in base.items() for x in kv], "--out", str(tmp_path / "g"),
+                              "--no-progress", "--wandb-mode", "disabled")  # fmt: skip
+    assert code == 2 and stderr.startswith("error: ") and message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "g" / "runs").exists()
+
+
+def test_a_rerun_with_other_settings_is_refused(tmp_path: Path, run_cli):
+    out = tmp_path / "grid"
+    assert run_cli(*grid_args(out, agents="reinforce", seeds="0"))[0] == 0
+    args = grid_args(out, agents="reinforce", seeds="0")
+    args[args.index("--total-steps") + 1] = "6000"
+    code, _, stderr = run_cli(*args)
+    assert code == 2 and "holds a grid run with total_steps=3000, not 6000" in stderr
+
+
+def test_the_ray_engine_without_ray_says_what_to_install(tmp_path: Path, run_cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as where it is not installed
+    code, _, stderr = run_cli(*grid_args(tmp_path / "g", "--engine", "ray"))
+    assert code == 2 and stderr.strip() == "error: the ray engine needs Ray: pip install 'pglab[ray]'"
+    assert not (tmp_path / "g").exists()
+
+
+def test_the_ray_engine_runs_the_same_runs_as_the_local_engine(tmp_path: Path, run_cli):
+    ray = pytest.importorskip("ray", reason="the Ray engine needs the ray extra: pip install 'pglab[ray]'")
+    code, _, stderr = run_cli(*grid_args(tmp_path / "ray", "--engine", "ray", "--workers", "2"))
+    assert code == 0, stderr
+    assert not ray.is_initialized()  # the local Ray instance it started is shut down again
+    assert run_cli(*grid_args(tmp_path / "local", "--workers", "2"))[0] == 0
+    for run in sorted((tmp_path / "local" / "runs").iterdir()):
+        assert statuses(tmp_path / "ray")[run.name]["status"] == "finished"
+        assert without_timing(read_metrics(tmp_path / "ray" / "runs" / run.name)) == without_timing(read_metrics(run))
+
+
+def test_train_options_reach_every_run_and_the_grid_keeps_its_own_fields(tmp_path: Path):
+    spec = GridSpec(agents=("reinforce", "reinforce-rloo"), envs=("CartPole-v1",), seeds=(0, 1), out=tmp_path,
+                    name="g", train_options={"vectorization": "sync"})  # fmt: skip
+    spec.validate()
+    configs = spec.configs()
+    assert [(c.vectorization, c.wandb_group, c.torch_threads, c.progress) for c in configs] == [
+        ("sync", "g", 1, False)
+    ] * 4
+    assert [Path(c.run_dir).name for c in configs][:2] == ["CartPole-v1__reinforce__0", "CartPole-v1__reinforce__1"]
+    with pytest.raises(ConfigError, match="train option 'seed' is not one a grid passes through"):
+        GridSpec(
+            agents=("reinforce",), envs=("CartPole-v1",), seeds=(0,), out=tmp_path, train_options={"seed": 1}
+        ).validate()

@@ -76,7 +76,7 @@ class TrainConfig:
 def versions() -> dict[str, str]:
     return {
         "pglab": version("pglab"),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a TorchVersion object would not load with weights_only=True
         "gymnasium": gym.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

@@ -42,6 +42,7 @@ import copy
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -49,8 +50,7 @@ import torch
 from torch import nn
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, Preset, knob, optimizer_step
-from pglab.errors import ConfigError
+from pglab.agent import AgentSpec, Preset, _require, knob, optimizer_step
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
 from pglab.temperature import SCHEDULES, TemperatureSchedule
@@ -89,26 +89,21 @@ class GumbelPreset(Preset):
 
     def validate(self) -> None:
         super().validate()
-        if not self.tau > 0:
-            raise ConfigError(f"tau={self.tau!r} must be positive; fix it with --set tau=...")
-        if not self.tau_min > 0:
-            raise ConfigError(f"tau_min={self.tau_min!r} must be positive; fix it with --set tau_min=...")
-        if self.tau_schedule not in SCHEDULES:
-            raise ConfigError(f"tau_schedule={self.tau_schedule!r} must be one of {', '.join(SCHEDULES)}")
-        if not self.tau_anneal_rate >= 0:
-            raise ConfigError(
-                f"tau_anneal_rate={self.tau_anneal_rate!r} must be >= 0; fix it with --set tau_anneal_rate=..."
-            )
-        if not self.critic_lr > 0:
-            raise ConfigError(
-                f"critic_lr={self.critic_lr!r} must be a positive number; fix it with --set critic_lr=..."
-            )
-        if self.critic_epochs < 1:
-            raise ConfigError(f"critic_epochs={self.critic_epochs!r} must be at least 1")
-        if not 0.0 <= self.critic_lambda <= 1.0:
-            raise ConfigError(f"critic_lambda={self.critic_lambda!r} must lie in [0, 1]")
-        if not 0.0 <= self.target_decay < 1.0:
-            raise ConfigError(f"target_decay={self.target_decay!r} must lie in [0, 1) (0 disables the target network)")
+        _require(self.tau > 0, "tau", self.tau, "must be positive")
+        _require(self.tau_min > 0, "tau_min", self.tau_min, "must be positive")
+        _require(
+            self.tau_schedule in SCHEDULES, "tau_schedule", self.tau_schedule, f"must be one of {', '.join(SCHEDULES)}"
+        )
+        _require(self.tau_anneal_rate >= 0, "tau_anneal_rate", self.tau_anneal_rate, "must be >= 0")
+        _require(self.critic_lr > 0, "critic_lr", self.critic_lr, "must be a positive number")
+        _require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
+        _require(0.0 <= self.critic_lambda <= 1.0, "critic_lambda", self.critic_lambda, "must lie in [0, 1]")
+        _require(
+            0.0 <= self.target_decay < 1.0,
+            "target_decay",
+            self.target_decay,
+            "must lie in [0, 1) (0: no target network)",
+        )
 
     def schedule(self) -> TemperatureSchedule:
         return TemperatureSchedule(self.tau_schedule, self.tau, self.tau_min, self.tau_anneal_rate)
@@ -120,10 +115,7 @@ class GumbelRaoPreset(GumbelPreset):
 
     def validate(self) -> None:
         super().validate()
-        if self.rao_samples < 1:
-            raise ConfigError(
-                f"rao_samples={self.rao_samples!r} (K) must be at least 1; fix it with --set rao_samples=..."
-            )
+        _require(self.rao_samples >= 1, "rao_samples", self.rao_samples, "(K, the Gumbel draws) must be at least 1")
 
 
 class QCritic(nn.Module):
@@ -263,33 +255,33 @@ class GumbelAgent:
             self.target_critic.load_state_dict(state["target_critic"])
 
 
-def _builder(relaxation: str):
-    def build(
-        policy: PolicyNetwork,
-        observation_space: gym.Space,
-        action_space: gym.spaces.Discrete,
-        preset: GumbelPreset,
-    ) -> GumbelAgent:
-        return GumbelAgent(policy, preset, relaxation)
-
-    return build
+def build_agent(
+    policy: PolicyNetwork,
+    observation_space: gym.Space,
+    action_space: gym.spaces.Discrete,
+    preset: GumbelPreset,
+    *,
+    relaxation: str,
+) -> GumbelAgent:
+    """The AgentSpec builder; each agent binds its ``relaxation`` with functools.partial."""
+    return GumbelAgent(policy, preset, relaxation)
 
 
 GUMBEL_SOFTMAX = AgentSpec(
     "gumbel-softmax",
     "Gumbel-Softmax: the soft relaxed action into a learned Q(s, a)",
     GumbelPreset,
-    _builder("soft"),
+    partial(build_agent, relaxation="soft"),
 )
 GUMBEL_ST = AgentSpec(
     "gumbel-st",
     "straight-through Gumbel-Softmax through a learned Q(s, a)",
     GumbelPreset,
-    _builder("st"),
+    partial(build_agent, relaxation="st"),
 )
 GUMBEL_RAO = AgentSpec(
     "gumbel-rao",
     "Gumbel-Rao: straight-through averaged over K conditional Gumbel draws, through a learned Q(s, a)",
     GumbelRaoPreset,
-    _builder("rao"),
+    partial(build_agent, relaxation="rao"),
 )

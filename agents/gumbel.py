@@ -70,13 +70,14 @@ class GumbelPreset(Preset):
         "per environment step (>= 0): the decay rate (exponential) or the decrement (linear) of tau",
     )
     critic_lr: float = knob(1e-3, "learning rate of the critic Q(s, a) (Adam)")
-    critic_epochs: int = knob(4, "regression passes of the critic over each batch")
+    critic_epochs: int = knob(10, "regression passes of the critic over each batch")
     critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
-    critic_lambda: float = knob(0.95, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")
+    critic_lambda: float = knob(0.8, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")
     target_decay: float = knob(
         0.0,
         "Polyak decay of a target critic that supplies the bootstrap values, in [0, 1); 0: no target network",
     )
+    ent_coef: float = knob(0.01, "weight of the policy-entropy bonus: it keeps the critic seeing both actions")
     normalize_advantages: str = knob(
         "scale",
         "'off', or 'scale'/'standardize' (the same here): divide the actor loss by the batch std of the "

@@ -200,7 +200,7 @@ class GumbelAgent:
     def _targets(self, batch: RolloutBuffer) -> torch.Tensor:
         """TD(lambda) targets for Q(s_t, a_t) of the taken actions, (T, N)."""
         p = self.preset
-        critic = self.target_critic or self.critic
+        critic = self.critic if self.target_critic is None else self.target_critic
         with torch.no_grad():
             features = batch.all_features()
             probs = torch.softmax(self.policy(features), dim=-1)

@@ -82,30 +82,30 @@ class Preset:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible value."""
-        _require(self.num_envs >= 1, "num_envs", self.num_envs, "must be at least 1")
-        _require(self.num_steps >= 1, "num_steps", self.num_steps, "must be at least 1")
-        _require(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "must lie in (0, 1]")
-        _require(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "must be a positive number")
-        _require(self.ent_coef >= 0, "ent_coef", self.ent_coef, "must be >= 0")
-        _require(
+        require(self.num_envs >= 1, "num_envs", self.num_envs, "must be at least 1")
+        require(self.num_steps >= 1, "num_steps", self.num_steps, "must be at least 1")
+        require(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "must lie in (0, 1]")
+        require(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "must be a positive number")
+        require(self.ent_coef >= 0, "ent_coef", self.ent_coef, "must be >= 0")
+        require(
             self.max_grad_norm >= 0,
             "max_grad_norm",
             self.max_grad_norm,
             "must be >= 0 (0 disables)",
         )
-        _require(
+        require(
             self.normalize_advantages in NORMALIZATION_MODES,
             "normalize_advantages",
             self.normalize_advantages,
             f"must be one of {', '.join(NORMALIZATION_MODES)}",
         )
-        _require(
+        require(
             len(self.hidden_sizes) > 0 and all(h >= 1 for h in self.hidden_sizes),
             "hidden_sizes",
             self.hidden_sizes,
             "must be one or more positive layer widths, e.g. 64,64",
         )
-        _require(
+        require(
             self.activation in ACTIVATIONS,
             "activation",
             self.activation,
@@ -116,7 +116,8 @@ class Preset:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def _require(ok: bool, name: str, value: Any, why: str) -> None:
+def require(ok: bool, name: str, value: Any, why: str) -> None:
+    """Raise ConfigError saying which preset field has an impossible value and how to set it."""
     if not ok:
         raise ConfigError(f"{name}={value!r} {why}; fix it with --set {name}=...")
 

@@ -189,3 +189,82 @@ def gumbel_max_sample(logits: torch.Tensor, generator: torch.Generator | None = 
     """An exact sample of Categorical(softmax(logits)): argmax(logits + Gumbel noise)."""
     noise = gumbel_noise(logits.shape, logits.dtype, logits.device, generator)
     return (logits + noise).argmax(dim=-1)
+
+
+def relaxed_sample(logits: torch.Tensor, noise: torch.Tensor, tau: float) -> torch.Tensor:
+    """The Concrete / Gumbel-Softmax sample y = softmax((logits + noise) / tau) (Jang et al. 2017;
+    Maddison et al. 2017).
+
+    A point inside the simplex that is differentiable in ``logits``; as tau -> 0 it tends to the
+    one-hot Gumbel-Max sample of the same noise. Fed to a differentiable f, grad f(y) is a biased
+    estimate of grad E[f(one_hot(a))]: the bias shrinks and the variance grows as tau decreases.
+    ``noise`` is Gumbel(0, 1) of the logits' shape (held constant: only the logits carry gradient).
+    """
+    if not tau > 0:
+        raise ValueError(f"the temperature tau must be positive; got {tau}")
+    return torch.softmax((logits + noise.detach()) / tau, dim=-1)
+
+
+def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """Forward ``hard`` exactly, backward the gradient of ``soft`` (Bengio et al. 2013).
+
+    Written as hard + (soft - soft.detach()): the bracket is exactly zero in floating point, so the
+    forward value is bit-for-bit ``hard`` (``soft + (hard - soft).detach()`` is not, by an ulp).
+    """
+    return hard + (soft - soft.detach())
+
+
+def straight_through_sample(logits: torch.Tensor, noise: torch.Tensor, tau: float) -> torch.Tensor:
+    """Straight-through Gumbel-Softmax: the one-hot Gumbel-Max sample of ``noise`` forward, the
+    gradient of :func:`relaxed_sample` of the same noise backward."""
+    soft = relaxed_sample(logits, noise, tau)
+    hard = torch.nn.functional.one_hot((logits + noise).argmax(-1), logits.shape[-1]).to(soft.dtype)
+    return straight_through(hard, soft)
+
+
+def conditional_gumbel_noise(
+    logits: torch.Tensor,
+    actions: torch.Tensor,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Gumbel noise g, shape (num_samples, *logits.shape), drawn conditioned on argmax(logits + g) = actions.
+
+    The exact construction of Paulus et al. 2021 (Gumbel-Rao, their appendix), in log space so that
+    no exp(logits) can overflow: the top of the perturbed logits z = logits + g is Gumbel with
+    location logsumexp(logits), independent of which action attains it, so z_a = logsumexp + G_0;
+    every other z_i is Gumbel(logits_i) truncated below z_a: z_i = -logaddexp(-z_a, -(logits_i + G_i)).
+    The noise is returned detached: the estimators hold it constant and differentiate through the
+    logits only, which is what makes averaging over draws a Rao-Blackwellisation of straight-through.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1; got {num_samples}")
+    logits = logits.detach()
+    shape = (num_samples, *logits.shape)
+    gumbels = gumbel_noise(shape, logits.dtype, logits.device, generator)
+    index = actions.long().unsqueeze(-1).expand(num_samples, *actions.shape, 1)
+    top = torch.logsumexp(logits, dim=-1, keepdim=True) + gumbels.gather(-1, index)
+    others = -torch.logaddexp(-top, -(logits + gumbels))
+    perturbed = others.scatter(-1, index, top)
+    return perturbed - logits
+
+
+def gumbel_rao_sample(
+    logits: torch.Tensor,
+    actions: torch.Tensor,
+    tau: float,
+    num_samples: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Gumbel-Rao (Paulus et al. 2021): the one-hot ``actions`` forward; backward, the soft sample's
+    gradient averaged over ``num_samples`` Gumbel draws conditioned on those actions.
+
+    The straight-through gradient is f'(one_hot(a)) * d softmax((logits + g) / tau); averaging the
+    second factor over g | a is its conditional expectation given a, so the estimate has the same
+    mean as straight-through and no more variance. ``num_samples = 1`` is straight-through itself
+    (the pair (a, g | a) has the joint law of (argmax, g)).
+    """
+    noise = conditional_gumbel_noise(logits, actions, num_samples, generator)
+    soft = relaxed_sample(logits.unsqueeze(0), noise, tau).mean(0)
+    hard = torch.nn.functional.one_hot(actions.long(), logits.shape[-1]).to(soft.dtype)
+    return straight_through(hard, soft)

@@ -105,7 +105,7 @@ class TrainConfig:
 def versions() -> dict[str, str]:
     return {
         "pglab": version("pglab"),
-        "torch": str(torch.__version__),
+        "torch": str(torch.__version__),  # a TorchVersion object would not load with weights_only=True
         "gymnasium": gym.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

@@ -1,0 +1,307 @@
+"""Gumbel-Softmax (relaxed-action) agents: the actor follows a learned critic's gradient.
+
+The environment is not differentiable, so these agents learn a critic Q(s, a) and train the policy
+by back-propagating -Q(s, y(theta, g)) into it, where y is a relaxation of the sampled action
+(pglab.estimators). Three agents differ only in y:
+
+* ``gumbel-softmax``  y = softmax((logits + g) / tau), the soft Concrete sample, goes into the critic.
+* ``gumbel-st``       straight-through: the one-hot action forward, the soft sample's gradient backward.
+* ``gumbel-rao``      Gumbel-Rao: straight-through with the soft gradient averaged over K Gumbel draws
+                      conditioned on the action (K = ``rao_samples``).
+
+The action executed in the environment is always the hard Gumbel-Max sample. The update draws the
+noise g conditioned on that executed action (``conditional_gumbel_noise``): the policy has not changed
+since the batch was collected, so (a, g | a) has exactly the joint law of (argmax, g) at collection
+time, and y belongs to the action the critic was trained on, without storing noise in the rollout.
+
+Critic (the choice, and why):
+
+* Q(s, a) = v(s) + mlp([encoded s, a]), a one-hot a when trained and a relaxed one when the actor
+  queries it; the same encoder and MLP builder as the policy (pglab.policy). The state term takes
+  the returns' common level so that the action network learns only the differences between actions:
+  with a single mlp([s, a]) the actor on Acrobot never left the random policy's -500 in 300k steps
+  (the critic's error on the level swamped the action differences); with v(s) it solves at ~200k.
+* Trained by regression on the *hard* actions actually taken, towards TD(lambda) targets
+  G^lambda_t = r_t + gamma * ((1 - lambda) V(s_{t+1}) + lambda G^lambda_{t+1}), with
+  V(s) = sum_a pi(a|s) Q(s, a). These are computed by ``gae_advantages`` with V as the values
+  (A_t + V(s_t) is the lambda-return). The first action of each target is the one taken and the rest
+  follow the policy, so it is an on-policy target for Q(s_t, a_t) (expected SARSA(lambda)). Why not
+  Q-learning's max: the actor needs Q of *its* policy, not of the greedy one. Why lambda = 0.8 rather
+  than Monte-Carlo returns (lambda = 1, allowed): the actor follows the critic's *action gradient*,
+  which must resolve small differences between actions on top of a large state value; lower-variance
+  bootstrapped targets let the critic resolve them sooner (on CartPole, 0.95 -> 0.8 turned a seed whose
+  policy collapsed into one that solves). Why not one-step TD: the batches are fresh on-policy
+  windows, where longer returns are available and less biased than a young critic.
+  The critic makes 10 full-batch passes per batch for the same reason (5 were faster but lost
+  CartPole seeds and Acrobot seed 2), and
+  the entropy bonus keeps every action visited: once the policy is nearly deterministic the critic
+  never sees the other action, and the straight-through gradient through a saturated softmax vanishes.
+  Cut tails (time limits, the rollout's end) are bootstrapped with V of the true next state.
+* An optional target network (``target_decay`` > 0, Polyak averaging) supplies V for the targets;
+  it is off by default because each batch is fresh on-policy data regressed for a few passes only,
+  so the critic does not chase its own moving targets the way an off-policy replay learner does.
+* The actor's loss is divided by the batch standard deviation of the targets
+  (``normalize_advantages``), the analogue of REINFORCE's advantage scaling: the actor's step and
+  the entropy bonus then do not depend on the reward scale.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from pglab import estimators as est
+from pglab.agent import AgentSpec, Preset, knob, optimizer_step, require
+from pglab.policy import PolicyNetwork, mlp
+from pglab.rollout import RolloutBuffer
+from pglab.temperature import SCHEDULES, TemperatureSchedule
+
+RELAXATIONS = ("soft", "st", "rao")
+
+
+@dataclass
+class GumbelPreset(Preset):
+    """Relaxed-action agents: temperature, critic and actor settings; tuned on CartPole-v1."""
+
+    tau: float = knob(1.0, "temperature of the relaxation at the start (> 0)")
+    tau_schedule: str = knob("constant", f"how tau changes with environment steps: {', '.join(SCHEDULES)}")
+    tau_min: float = knob(0.1, "floor that an annealed tau stops at (> 0)")
+    tau_anneal_rate: float = knob(
+        0.0,
+        "per environment step (>= 0): the decay rate (exponential) or the decrement (linear) of tau",
+    )
+    critic_lr: float = knob(1e-3, "learning rate of the critic Q(s, a) (Adam)")
+    critic_epochs: int = knob(10, "regression passes of the critic over each batch")
+    critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
+    critic_lambda: float = knob(0.8, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")
+    target_decay: float = knob(
+        0.0,
+        "Polyak decay of a target critic that supplies the bootstrap values, in [0, 1); 0: no target network",
+    )
+    ent_coef: float = knob(
+        0.01, "weight of the policy-entropy bonus; it keeps every action visited, so the critic can compare them"
+    )
+    normalize_advantages: str = knob(
+        "scale",
+        "'off', or 'scale'/'standardize' (the same here): divide the actor loss by the batch std of the "
+        "critic's targets, so the step does not depend on the reward scale",
+    )
+
+    env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        # Early on Acrobot nearly every target is -1/(1 - gamma): their batch std is tiny, and dividing
+        # by it would blow the critic's noise up into the actor's step.
+        "Acrobot-v1": {"num_steps": 256, "normalize_advantages": "off"},
+    }
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.tau > 0, "tau", self.tau, "must be positive")
+        require(self.tau_min > 0, "tau_min", self.tau_min, "must be positive")
+        require(
+            self.tau_schedule in SCHEDULES, "tau_schedule", self.tau_schedule, f"must be one of {', '.join(SCHEDULES)}"
+        )
+        require(self.tau_anneal_rate >= 0, "tau_anneal_rate", self.tau_anneal_rate, "must be >= 0")
+        require(self.critic_lr > 0, "critic_lr", self.critic_lr, "must be a positive number")
+        require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
+        require(0.0 <= self.critic_lambda <= 1.0, "critic_lambda", self.critic_lambda, "must lie in [0, 1]")
+        require(
+            0.0 <= self.target_decay < 1.0,
+            "target_decay",
+            self.target_decay,
+            "must lie in [0, 1) (0: no target network)",
+        )
+
+    def schedule(self) -> TemperatureSchedule:
+        return TemperatureSchedule(self.tau_schedule, self.tau, self.tau_min, self.tau_anneal_rate)
+
+
+@dataclass
+class GumbelRaoPreset(GumbelPreset):
+    rao_samples: int = knob(8, "K: Gumbel draws conditioned on the action whose soft gradients are averaged")
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.rao_samples >= 1, "rao_samples", self.rao_samples, "(K, the Gumbel draws) must be at least 1")
+
+
+class QCritic(nn.Module):
+    """Q(s, a) = v(s) + mlp([features, action vector]); the action vector is one-hot or relaxed.
+
+    The state term v(s) carries the large common level of the returns, so the action network only
+    has to learn the small differences between actions, which is all the actor's gradient reads.
+    """
+
+    def __init__(self, feature_width: int, n_actions: int, hidden_sizes: tuple[int, ...], activation: str):
+        super().__init__()
+        self.n_actions = n_actions
+        self.state_value = mlp(feature_width, hidden_sizes, 1, activation)
+        self.action_value = mlp(feature_width + n_actions, hidden_sizes, 1, activation)
+
+    def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q for features (..., D) and action vectors (..., n_actions); shape (...)."""
+        together = self.state_value(features) + self.action_value(torch.cat([features, actions], dim=-1))
+        return together.squeeze(-1)
+
+    def all_actions(self, features: torch.Tensor) -> torch.Tensor:
+        """Q(s, a) for every action a, shape (..., n_actions)."""
+        eye = torch.eye(self.n_actions, dtype=features.dtype)
+        expanded = features.unsqueeze(-2).expand(*features.shape[:-1], self.n_actions, features.shape[-1])
+        return self(expanded, eye.expand(*features.shape[:-1], -1, -1))
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Let gradients flow *through* ``module`` without computing gradients *for* its parameters."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+class GumbelAgent:
+    """The relaxed-action actor-critic; ``relaxation`` is one of soft, st, rao."""
+
+    def __init__(self, policy: PolicyNetwork, preset: GumbelPreset, relaxation: str):
+        if relaxation not in RELAXATIONS:
+            raise ValueError(f"unknown relaxation {relaxation!r}; choose one of {RELAXATIONS}")
+        self.policy = policy
+        self.preset = preset
+        self.relaxation = relaxation
+        self.schedule = preset.schedule()
+        self.env_steps = 0
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
+        self.critic = QCritic(policy.encoder.width, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
+        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
+        self.target_critic: QCritic | None = None
+        if preset.target_decay > 0:
+            self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+
+    def act(self, features: torch.Tensor) -> torch.Tensor:
+        return est.gumbel_max_sample(self.policy(features))
+
+    def relaxed_actions(self, logits: torch.Tensor, actions: torch.Tensor, tau: float) -> torch.Tensor:
+        """The relaxation y(theta, g) of the taken ``actions``, with g drawn given those actions."""
+        if self.relaxation == "soft":
+            return est.relaxed_sample(logits, est.conditional_gumbel_noise(logits, actions)[0], tau)
+        draws = self.preset.rao_samples if self.relaxation == "rao" else 1
+        return est.gumbel_rao_sample(logits, actions, tau, draws)
+
+    def _targets(self, batch: RolloutBuffer) -> torch.Tensor:
+        """TD(lambda) targets for Q(s_t, a_t) of the taken actions, (T, N)."""
+        p = self.preset
+        critic = self.critic if self.target_critic is None else self.target_critic
+        with torch.no_grad():
+            features = batch.all_features()
+            probs = torch.softmax(self.policy(features), dim=-1)
+            v = (probs * critic.all_actions(features)).sum(-1)
+            advantages = est.gae_advantages(
+                batch.rewards, v[:-1], v[1:], batch.terminated, batch.truncated, p.gamma, p.critic_lambda
+            )
+        return advantages + v[:-1]
+
+    def update(self, batch: RolloutBuffer) -> dict[str, float]:
+        p = self.preset
+        tau = self.schedule(self.env_steps)
+        targets = self._targets(batch)
+        metrics = self._fit_critic(batch, targets)
+
+        logits = self.policy(batch.features)
+        y = self.relaxed_actions(logits, batch.actions, tau)
+        with frozen(self.critic):
+            q = self.critic(batch.features, y)
+        scale = 1.0
+        if p.normalize_advantages != "off":
+            mean = est.masked_mean(targets, batch.valid)
+            scale = float(est.masked_mean((targets - mean) ** 2, batch.valid).sqrt()) + 1e-8
+        actor_loss = -est.masked_mean(q, batch.valid) / scale
+        entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
+        grad_norm = optimizer_step(
+            self.optimizer, actor_loss - p.ent_coef * entropy, self.policy.parameters(), p.max_grad_norm
+        )
+
+        if self.target_critic is not None:
+            with torch.no_grad():
+                for target, source in zip(self.target_critic.parameters(), self.critic.parameters(), strict=True):
+                    target.lerp_(source, 1.0 - p.target_decay)
+        self.env_steps += batch.num_steps * batch.num_envs
+        return {
+            **metrics,
+            "losses/policy_loss": actor_loss.item(),
+            "losses/entropy": entropy.item(),
+            "grads/policy_grad_norm": grad_norm,
+            "charts/tau": tau,
+        }
+
+    def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
+        taken = nn.functional.one_hot(batch.actions, self.policy.n_actions).to(batch.features.dtype)
+        for _ in range(self.preset.critic_epochs):
+            q_loss = est.masked_mean((self.critic(batch.features, taken) - targets) ** 2, batch.valid)
+            grad_norm = optimizer_step(
+                self.critic_optimizer, q_loss, self.critic.parameters(), self.preset.max_grad_norm
+            )
+        return {"losses/q_loss": q_loss.item(), "grads/critic_grad_norm": grad_norm}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "critic": self.critic.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "env_steps": self.env_steps,
+        }
+        if self.target_critic is not None:
+            state["target_critic"] = self.target_critic.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.env_steps = int(state["env_steps"])
+        if self.target_critic is not None:
+            self.target_critic.load_state_dict(state["target_critic"])
+
+
+def build_agent(
+    policy: PolicyNetwork,
+    observation_space: gym.Space,
+    action_space: gym.spaces.Discrete,
+    preset: GumbelPreset,
+    *,
+    relaxation: str,
+) -> GumbelAgent:
+    """The AgentSpec builder; each agent binds its ``relaxation`` with functools.partial."""
+    return GumbelAgent(policy, preset, relaxation)
+
+
+GUMBEL_SOFTMAX = AgentSpec(
+    "gumbel-softmax",
+    "Gumbel-Softmax: the soft relaxed action into a learned Q(s, a)",
+    GumbelPreset,
+    partial(build_agent, relaxation="soft"),
+)
+GUMBEL_ST = AgentSpec(
+    "gumbel-st",
+    "straight-through Gumbel-Softmax through a learned Q(s, a)",
+    GumbelPreset,
+    partial(build_agent, relaxation="st"),
+)
+GUMBEL_RAO = AgentSpec(
+    "gumbel-rao",
+    "Gumbel-Rao: straight-through averaged over K conditional Gumbel draws, through a learned Q(s, a)",
+    GumbelRaoPreset,
+    partial(build_agent, relaxation="rao"),
+)

@@ -157,6 +157,20 @@ class QCritic(nn.Module):
         return self(expanded, eye.expand(*features.shape[:-1], -1, -1))
 
 
+class OracleQ(nn.Module):
+    """An exact Q(s, .) table behind the critic's interface: Q(s, y) = sum_a y_a Q(s, a)."""
+
+    def __init__(self, oracle: nn.Module):
+        super().__init__()
+        self.oracle = oracle
+
+    def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return (self.oracle.q_values(features).to(actions.dtype) * actions).sum(-1)
+
+    def all_actions(self, features: torch.Tensor) -> torch.Tensor:
+        return self.oracle.q_values(features)
+
+
 @contextmanager
 def frozen(module: nn.Module) -> Iterator[None]:
     """Let gradients flow *through* ``module`` without computing gradients *for* its parameters."""
@@ -211,16 +225,30 @@ class GumbelAgent:
             )
         return advantages + v[:-1]
 
+    def _relaxed_q(self, batch: RolloutBuffer, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Q(s, y(theta, g)) per step with gradients into the policy only, the policy's logits)."""
+        logits = self.policy(batch.features)
+        y = self.relaxed_actions(logits, batch.actions, tau)
+        with frozen(self.critic):
+            return self.critic(batch.features, y), logits
+
+    def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
+        """-mean Q(s, y(theta, g)) over valid steps, without the entropy bonus or the scaling: minus its
+        gradient is this agent's estimate of grad J (read by ``pglab grads``); it fits no critic."""
+        q, _ = self._relaxed_q(batch, self.schedule(self.env_steps))
+        return -est.masked_mean(q, batch.valid)
+
+    def use_oracle_critic(self, critic: nn.Module) -> None:
+        """Judge with an exact critic (pglab.exact.OracleCritic): Q(s, y) = sum_a y_a Q(s, a), linear in
+        y and exact at one-hot y, so what remains of the bias is the relaxation's own."""
+        self.critic = OracleQ(critic)
+
     def update(self, batch: RolloutBuffer) -> dict[str, float]:
         p = self.preset
         tau = self.schedule(self.env_steps)
         targets = self._targets(batch)
         metrics = self._fit_critic(batch, targets)
-
-        logits = self.policy(batch.features)
-        y = self.relaxed_actions(logits, batch.actions, tau)
-        with frozen(self.critic):
-            q = self.critic(batch.features, y)
+        q, logits = self._relaxed_q(batch, tau)
         scale = 1.0
         if p.normalize_advantages != "off":
             mean = est.masked_mean(targets, batch.valid)

@@ -349,8 +349,7 @@ def grads(
         )
     )
     click.echo(markdown_table(report), nl=False)
-    figure = report["figure"] or "no figure (pip install 'pglab[plot]' for matplotlib)"
-    click.echo(f"wrote {report['out']}/grads.json, grads.md; {figure}")
+    click.echo(f"wrote {report['out']}/grads.json, grads.md and {report['figure']}")
 
 
 @cli.command(name="list")

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from pglab.report import RunRecord
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +35,7 @@ def _band(ax: Any, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.nd
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -57,7 +58,7 @@ def _curves_axes(ax: Any, by_agent: dict[str, list[RunRecord]], metric: str) -> 
 def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path | None:
     from pglab.report import RETURN
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     if not _curves_axes(ax, by_agent, RETURN):
         plt.close(fig)
@@ -69,7 +70,7 @@ def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) 
 
 
 def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     finals = {agent: np.array([r.final_return for r in runs], dtype=np.float64) for agent, runs in by_agent.items()}
     every = np.concatenate(list(finals.values()))
     thresholds = np.linspace(every.min(), every.max(), 101) if every.max() > every.min() else every[:1]
@@ -92,7 +93,7 @@ def gradient_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) 
     metrics = sorted({k for runs in by_agent.values() for r in runs for k in r.curves if k.startswith(GRADS_PREFIX)})
     if not metrics:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(len(metrics), 1, figsize=(6.4, 2.6 * len(metrics)), squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         _curves_axes(ax, by_agent, metric)

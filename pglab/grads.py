@@ -401,7 +401,7 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
     write_json(out / "grads.json", report)
     (out / "grads.md").write_text(markdown_table(report))
     report["out"] = str(out)
-    report["figure"] = str(out / "grads.png") if plot(report, out / "grads.png") else None
+    report["figure"] = str(plot(report, out / "grads.png"))
     return report
 
 
@@ -480,15 +480,11 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(report: dict[str, Any], path: Path) -> bool:
-    """Total variance (log scale) and cosine to the reference per estimator; False without matplotlib."""
-    try:
-        import matplotlib
+def plot(report: dict[str, Any], path: Path) -> Path:
+    """Total variance (log scale) and cosine to the reference per estimator."""
+    from pglab.figures import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    plt = pyplot()
     rows = report["estimators"]
     names = [r["agent"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.2 * len(rows), 4), constrained_layout=True)
@@ -513,4 +509,4 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     fig.suptitle(f"{report['env']}: {report['samples']} estimates x {report['batch_episodes']} episodes")
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return True
+    return path

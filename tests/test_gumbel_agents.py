@@ -6,13 +6,13 @@ import math
 
 import pytest
 import torch
-from conftest import read_json, read_metrics
 from gymnasium.spaces import Box, Discrete
 
 import pglab
 from pglab.agent import resolve_preset
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
+from tests.helpers import read_json, read_metrics
 
 GUMBEL_AGENTS = ("gumbel-softmax", "gumbel-st", "gumbel-rao")
 

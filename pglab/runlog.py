@@ -68,8 +68,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path``'s content all at once (temporary file, then rename): a crash never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _artifact_name(text: str) -> str:

@@ -43,7 +43,7 @@ from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
-from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json
+from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json, write_text_atomic
 from pglab.video import video_unavailable
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
@@ -249,10 +249,18 @@ def _check_compatible(checkpoint: dict[str, Any], run: Run) -> None:
 
 
 def _truncate_metrics(path: Path, global_step: int) -> None:
+    """Keep the rows up to ``global_step`` (a row cut short by a kill is dropped too), atomically."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["global_step"] <= global_step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the last line of a process killed mid-write
+        if row["global_step"] <= global_step:
+            kept.append(line)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
 class _GracefulStop:

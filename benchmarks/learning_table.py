@@ -18,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, median, parse_seeds, pglab_run, run_worker, save
+from common import machine, median, pglab_run, run_worker, save
+
+from pglab.experiments import parse_seeds
 
 
 def table(runs: list[dict], target: float, budget: int) -> str:

@@ -20,6 +20,8 @@ import torch
 
 from pglab.errors import CheckpointError
 
+CHECKPOINT = "checkpoint.pt"  # its name inside a run directory
+
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""

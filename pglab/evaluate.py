@@ -7,8 +7,6 @@ returns are independent draws and the confidence interval (Student's t) is hones
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +14,12 @@ import gymnasium as gym
 import torch
 
 from pglab import estimators as est
-from pglab.checkpoint import load_checkpoint
+from pglab import stats
+from pglab.checkpoint import CHECKPOINT, load_checkpoint
 from pglab.environment import resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, PglabError
 from pglab.policy import PolicyNetwork
 from pglab.video import finish_recording, record_first_episode, video_unavailable
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def locate_checkpoint(path: str | Path) -> Path:
@@ -49,13 +46,6 @@ def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
     policy.load_state_dict(checkpoint["agent"]["policy"])
     policy.eval()
     return policy
-
-
-def t_quantile_975(dof: int) -> float:
-    """The 97.5% quantile of Student's t with ``dof`` degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, dof))
 
 
 def evaluate(
@@ -88,9 +78,7 @@ def evaluate(
         env.close()
     if video:
         finish_recording(Path(video))
-    std = statistics.stdev(returns) if episodes > 1 else 0.0
-    half = t_quantile_975(episodes - 1) * std / math.sqrt(episodes) if episodes > 1 else float("nan")
-    mean = statistics.fmean(returns)
+    mean, std, low, high = stats.t_interval(returns)
     return {
         "checkpoint": str(path),
         "env": env_name,
@@ -98,7 +86,7 @@ def evaluate(
         "greedy": greedy,
         "mean": mean,
         "std": std,
-        "ci95": [mean - half, mean + half],
+        "ci95": [low, high],
         "returns": returns,
         "video": str(video) if video else None,
     }

@@ -27,6 +27,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pglab.checkpoint import CHECKPOINT
 from pglab.errors import ConfigError
 from pglab.runlog import write_json
 
@@ -256,7 +257,7 @@ def plan(spec: GridSpec) -> tuple[list[RunTask], list[Outcome]]:
         summary = read_summary(run_dir)
         if summary is not None and summary.get("status") == FINISHED:
             finished.append(Outcome.of(task, FINISHED, "skipped", summary))
-        elif (run_dir / "checkpoint.pt").is_file() and (run_dir / "config.json").is_file():
+        elif (run_dir / CHECKPOINT).is_file() and (run_dir / "config.json").is_file():
             tasks.append(RunTask(config, resume=True))
         else:
             if run_dir.exists():

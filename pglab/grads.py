@@ -430,26 +430,35 @@ def _reference(lab: _Lab, agent: Agent, gamma: float) -> dict[str, Any]:
         )
     if lab.model is not None and mode != "large-batch":
         value, gradient = exact.exact_gradient(agent.policy, lab.model, gamma)
-        return {
-            "kind": "exact",
-            "estimator": None,
-            "objective": value,
-            "gradient": gradient.tolist(),
-            "norm": float(gradient.norm()),
-            "samples": None,
-            "noise_norm": 0.0,
-        }
+        return _reference_entry("exact", gradient, objective=value, noise_norm=0.0)
     contestant = lab.build(LARGE_BATCH_ESTIMATOR)
     samples, _ = lab.estimates(contestant, lab.config.reference_samples, lab.config.seed + 10**6)
-    mean = samples.mean(0)
+    return _reference_entry(
+        "large-batch",
+        samples.mean(0),
+        estimator=LARGE_BATCH_ESTIMATOR,
+        samples=lab.config.reference_samples,
+        noise_norm=math.sqrt(float(samples.var(0).sum()) / samples.shape[0]),
+    )
+
+
+def _reference_entry(
+    kind: str,
+    gradient: torch.Tensor,
+    noise_norm: float,
+    objective: float | None = None,
+    estimator: str | None = None,
+    samples: int | None = None,
+) -> dict[str, Any]:
+    """The ``reference`` object of grads.json (its schema is in README)."""
     return {
-        "kind": "large-batch",
-        "estimator": LARGE_BATCH_ESTIMATOR,
-        "objective": None,
-        "gradient": mean.tolist(),
-        "norm": float(mean.norm()),
-        "samples": lab.config.reference_samples,
-        "noise_norm": math.sqrt(float(samples.var(0).sum()) / samples.shape[0]),
+        "kind": kind,
+        "estimator": estimator,
+        "objective": objective,
+        "gradient": gradient.tolist(),
+        "norm": float(gradient.norm()),
+        "samples": samples,
+        "noise_norm": noise_norm,
     }
 
 

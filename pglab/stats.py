@@ -38,6 +38,20 @@ def iqm(scores: np.ndarray, axis: int | None = None) -> np.ndarray | float:
     return scipy_stats.trim_mean(scores, proportiontocut=0.25, axis=axis)
 
 
+def t_interval(values: list[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sample std, low, high): Student's t confidence interval of the mean of independent values.
+
+    With a single value the spread is unknown: std 0 and an interval of NaNs.
+    """
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, 0.0, float("nan"), float("nan")
+    std = float(values.std(ddof=1))
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * std / np.sqrt(len(values))
+    return mean, std, mean - half, mean + half
+
+
 def _resample_indices(n: int, samples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(samples, n))
 

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from pglab import envstate
 from pglab.agent import Agent, Preset, resolve_preset
-from pglab.checkpoint import load_checkpoint, save_checkpoint
+from pglab.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pglab.environment import VECTORIZATION_MODES, make_vector_env
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
@@ -47,7 +47,6 @@ from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_js
 from pglab.video import video_unavailable
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass

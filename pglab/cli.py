@@ -263,6 +263,47 @@ def report(directory: str, out: str | None) -> None:
     click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 
 
+@cli.command()
+@click.argument("directory", default="runs", type=click.Path(file_okay=False))
+@click.option("--env", "envs", multiple=True, help="Only runs on this environment id; repeatable.")
+@click.option("--agent", "agents", multiple=True, help="Only runs of this agent; repeatable.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    help="Only runs with this status (finished, interrupted, diverged, failed, 'no summary'); repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of runs instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+def runs(
+    directory: str,
+    envs: tuple[str, ...],
+    agents: tuple[str, ...],
+    statuses: tuple[str, ...],
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """List the runs below DIRECTORY (default: runs/): env, agent, seed, status, steps, return, wall time.
+
+    'no summary' means the run is under way, or was killed before it could write summary.json.
+
+    Example: pglab runs grids/cartpole --agent reinforce-rloo --status finished
+    """
+    from pglab import runlist
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv exclude each other; choose one")
+    found = runlist.list_runs(directory, envs=envs, agents=agents, statuses=statuses)
+    if as_json:
+        click.echo(runlist.as_json(found), nl=False)
+    elif as_csv:
+        click.echo(runlist.as_csv(found), nl=False)
+    elif found:
+        click.echo(runlist.as_table(found), nl=False)
+    else:
+        click.echo(f"no run below {directory} matches", err=True)
+
+
 @cli.command(name="eval")
 @click.argument("source", type=click.Path())
 @click.option("--episodes", default=100, show_default=True, type=int)

@@ -24,6 +24,7 @@ import numpy as np
 
 from pglab import stats
 from pglab.errors import ConfigError
+from pglab.runlist import read_json, run_directories
 
 RETURN = "charts/episodic_return"
 GRADS_PREFIX = "grads/"
@@ -99,13 +100,6 @@ class RunRecord:
         }
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The episodic return and every grads/* metric as (steps, values), skipping rows without them."""
     series: dict[str, tuple[list[float], list[float]]] = {}
@@ -127,8 +121,8 @@ def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def load_run(path: Path) -> RunRecord:
-    summary = _read_json(path / "summary.json")
-    config = _read_json(path / "config.json")
+    summary = read_json(path / "summary.json")
+    config = read_json(path / "config.json")
     source = {**config, **summary}
     if not {"agent", "env", "seed"} <= source.keys():
         raise ConfigError(f"{path} is not a pglab run directory (no config.json or summary.json)")
@@ -148,14 +142,7 @@ def find_runs(directory: Path) -> list[RunRecord]:
 
     Runs a grid moved aside to attempts/ are not runs of the grid any more and are skipped.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"{directory} is not a directory; pass a grid's --out or a run directory")
-    if (directory / "summary.json").is_file() or (directory / "config.json").is_file():
-        return [load_run(directory)]
-    paths = sorted(
-        p.parent for p in directory.rglob("config.json") if "attempts" not in p.relative_to(directory).parts[:-1]
-    )
+    paths = run_directories(directory)
     if not paths:
         raise ConfigError(f"{directory} holds no pglab run; pass a grid's --out or a run directory")
     return sorted((load_run(p) for p in paths), key=lambda r: (r.env, r.agent, r.seed))

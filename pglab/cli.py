@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pglab.agent import parse_assignments
+from pglab.configfile import config_option, dumps, merged_pairs, option_key
 from pglab.errors import PglabError
 from pglab.runlog import WANDB_MODES, default_wandb_mode
 
@@ -55,6 +56,7 @@ def cli() -> None:
 
 
 @cli.command()
+@config_option
 @click.option("--agent", default="reinforce-value", show_default=True, help="Agent name (see `pglab list`).")
 @click.option(
     "--env",
@@ -149,6 +151,7 @@ def train(
     resume_dir: str | None,
 ) -> None:
     """Train one agent on one environment and write its run directory."""
+    ctx = click.get_current_context()
     from pglab.train import TrainConfig, resume
     from pglab.train import train as run_training
 
@@ -161,8 +164,8 @@ def train(
         seed=seed,
         total_steps=500_000 if total_steps is None else total_steps,
         num_envs=num_envs,
-        overrides=dict(parse_assignments(sets)),
-        env_kwargs=_parse_env_kwargs(env_kwargs),
+        overrides=merged_pairs(ctx, "sets", parse_assignments(sets)),
+        env_kwargs=merged_pairs(ctx, "env_kwargs", _parse_env_kwargs(env_kwargs)),
         target_return=target_return,
         run_dir=run_dir,
         wandb_mode=wandb_mode,
@@ -179,6 +182,15 @@ def train(
     _report(run_training(config))
 
 
+def _resolved_options(ctx: click.Context, **tables: dict[str, Any]) -> dict[str, Any]:
+    """The command's final option values under their config-file keys (``tables`` replace repeated pairs)."""
+    values = {}
+    for param in ctx.command.params:
+        if isinstance(param, click.Option) and param.expose_value and param.name in ctx.params:
+            values[option_key(param)] = tables.get(param.name, ctx.params[param.name])
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in values.items()}
+
+
 def _report(summary: dict[str, Any]) -> None:
     ret = summary["return_mean_last100"]
     click.echo(
@@ -190,6 +202,7 @@ def _report(summary: dict[str, Any]) -> None:
 
 
 @cli.command()
+@config_option
 @click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
 @click.option("--envs", "env_ids", required=True, help="Comma-separated environment ids.")
 @click.option("--seeds", default="0-4", show_default=True, help="Seeds: ranges and lists, e.g. 0-9 or 0,3,7-8.")
@@ -227,17 +240,20 @@ def compare(
     """Run every agent on every environment with every seed; rerun the same command to resume."""
     from pglab.experiments import GridSpec, parse_names, parse_seeds, run_grid
 
+    ctx = click.get_current_context()
+    overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
     spec = GridSpec(
         agents=parse_names(agents, "--agents"),
         envs=parse_names(env_ids, "--envs"),
         seeds=parse_seeds(seeds),
         out=out,
         total_steps=total_steps,
-        overrides=dict(parse_assignments(sets)),
+        overrides=overrides,
         target_return=target_return,
         name=name,
         checkpoint_every=checkpoint_every,
         train_options={"grad_diagnostics_every": grad_diagnostics_every} if grad_diagnostics_every else {},
+        command_toml=dumps(_resolved_options(ctx, sets=overrides)),
         **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
     )
     result = run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from pglab.checkpoint import CHECKPOINT
 from pglab.errors import ConfigError
-from pglab.runlog import write_json
+from pglab.runlog import write_json, write_text_atomic
 
 FINISHED = "finished"
 DEFAULT_CHECKPOINT_EVERY = 20_000
@@ -93,6 +93,7 @@ class GridSpec:
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
     train_options: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field, same for every run
+    command_toml: str | None = None  # the `pglab compare` options as a --config file, saved as OUT/compare.toml
 
     @property
     def group(self) -> str:
@@ -351,6 +352,8 @@ def run_grid(
         "settings": spec.settings(),
     }
     write_json(out / "grid.json", grid)
+    if spec.command_toml is not None:
+        write_text_atomic(out / "compare.toml", spec.command_toml)
     status = StatusFile(out / "status.json", _previous_outcomes(out / "status.json"))
     for outcome in finished:
         status.record(outcome)

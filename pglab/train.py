@@ -38,6 +38,7 @@ from tqdm import tqdm
 from pglab import envstate
 from pglab.agent import Agent, Preset, resolve_preset
 from pglab.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from pglab.configfile import train_config_toml
 from pglab.environment import VECTORIZATION_MODES, make_vector_env
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.plugins import get_agent
@@ -201,6 +202,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     run = build_run(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", run.resolved)
+    write_text_atomic(run_dir / "config.toml", train_config_toml(dataclasses.asdict(config)))
     run.collector.reset(config.seed)
     return run_loop(run)
 

@@ -17,7 +17,7 @@ import click
 from pglab.agent import parse_assignments
 from pglab.configfile import config_option, dumps, merged_pairs, option_key
 from pglab.errors import PglabError
-from pglab.runlog import WANDB_MODES, default_wandb_mode
+from pglab.runlog import WANDB_MODES, default_wandb_mode, write_json
 
 
 def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -338,12 +338,14 @@ def eval_command(
 
     result = evaluate(source, episodes=episodes, greedy=greedy, env_id=env_id, seed=seed, video=video)
     out = Path(json_path) if json_path else Path(result["checkpoint"]).parent / "eval.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     low, high = result["ci95"]
-    click.echo(
-        f"{result['env']}: mean return {result['mean']:.2f} +- {result['std']:.2f} (std) over {episodes} episodes, "
-        f"95% CI [{low:.2f}, {high:.2f}]; written to {out}"
+    spread = (
+        f" +- {result['std']:.2f} (std) over {episodes} episodes, 95% CI [{low:.2f}, {high:.2f}]"
+        if episodes > 1
+        else " over 1 episode (no spread or CI from one episode)"
     )
+    click.echo(f"{result['env']}: mean return {result['mean']:.2f}{spread}; written to {out}")
 
 
 @cli.command()
@@ -446,6 +448,13 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="pglab", standalone_mode=False)
     except PglabError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # bare `pglab`: the help is the answer
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # a flag click itself rejects: one line too, not usage + hint + error
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{where}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()

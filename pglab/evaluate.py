@@ -7,6 +7,7 @@ returns are independent draws and the confidence interval (Student's t) is hones
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from pglab import estimators as est
 from pglab import stats
 from pglab.checkpoint import CHECKPOINT, load_checkpoint
 from pglab.environment import resolve_env_id
-from pglab.errors import CheckpointError, ConfigError, PglabError
+from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
 from pglab.policy import PolicyNetwork
 from pglab.video import finish_recording, record_first_episode, video_unavailable
 
@@ -48,6 +49,21 @@ def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
     return policy
 
 
+def _make_env(env_id: str, env_kwargs: dict[str, Any], render: bool) -> gym.Env:
+    """One environment; ``render_mode`` is passed only for a video, since plug-ins need not accept it."""
+    kwargs = {**env_kwargs, **({"render_mode": "rgb_array"} if render else {})}
+    try:
+        with warnings.catch_warnings():  # the one line below says it better than Gymnasium's warning
+            warnings.filterwarnings("ignore", message=".*render_mode")
+            return gym.make(env_id, **kwargs)
+    except TypeError as exc:
+        if render and "render_mode" in str(exc):
+            raise EnvironmentSetupError(
+                f"{env_id} cannot render (its constructor takes no render_mode); drop --video"
+            ) from exc
+        raise EnvironmentSetupError(f"{env_id} rejected its arguments {env_kwargs}: {exc}") from exc
+
+
 def evaluate(
     source: str | Path,
     episodes: int = 100,
@@ -63,7 +79,7 @@ def evaluate(
     checkpoint = load_checkpoint(path)
     config = json.loads(checkpoint["config_json"])
     env_name = env_id or config["env"]
-    env = gym.make(resolve_env_id(env_name), **config.get("env_kwargs", {}), render_mode="rgb_array" if video else None)
+    env = _make_env(resolve_env_id(env_name), config.get("env_kwargs", {}), video is not None)
     if video:
         if reason := video_unavailable():
             raise PglabError(f"--video: {reason}")

@@ -62,10 +62,26 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else str(value)
+def jsonable(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (also inside dicts, lists and tuples) replaced by None.
+
+    JSON has no NaN or Infinity: Python writes them as bare ``NaN``/``Infinity``, which strict parsers
+    (jq, JavaScript, pandas with a strict engine) reject. None -- ``null`` -- keeps one type per key
+    (a number, or null where it is undefined: the spread of one episode, the SNR of a zero-variance
+    estimate).
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
     return value
+
+
+def dumps(data: Any, **kwargs: Any) -> str:
+    """Strict JSON text of ``data`` (non-finite floats become null; anything else non-JSON becomes a string)."""
+    return json.dumps(jsonable(data), allow_nan=False, default=str, **kwargs)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -76,7 +92,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(path, dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _artifact_name(text: str) -> str:
@@ -155,7 +171,7 @@ class RunLog:
 
     def log(self, row: dict[str, Any]) -> None:
         """Write one row (it must contain ``global_step``)."""
-        self._metrics.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+        self._metrics.write(dumps(row) + "\n")
         self._last_step = row["global_step"]
         # The row's own time, so that W&B's time axes stay true for rows that waited for the start.
         self._pending.append({**row, "_timestamp": time.time()})
@@ -200,10 +216,10 @@ class RunLog:
             import wandb
 
             columns = [c for c in RESULT_COLUMNS if c in summary]
-            table = wandb.Table(columns=columns, data=[[_jsonable(summary[c]) for c in columns]])
+            table = wandb.Table(columns=columns, data=[[jsonable(summary[c]) for c in columns]])
             self.wandb_run.log({"results": table, "global_step": self._last_step})
             # Last, so that summary.json's values win over the last logged row's.
-            self.wandb_run.summary.update({k: _jsonable(v) for k, v in summary.items()})
+            self.wandb_run.summary.update({k: jsonable(v) for k, v in summary.items()})
 
     def _log_video(self, video: Path) -> None:
         if self.wandb_run is None:
@@ -219,7 +235,7 @@ class RunLog:
         with self._wandb_call("checkpoint artifact"):
             import wandb
 
-            metadata = {k: _jsonable(summary[k]) for k in RESULT_COLUMNS if k in summary}
+            metadata = {k: jsonable(summary[k]) for k in RESULT_COLUMNS if k in summary}
             artifact = wandb.Artifact(_artifact_name(f"model-{self.wandb_run.id}"), type="model", metadata=metadata)
             artifact.add_file(str(checkpoint), name=checkpoint.name)
             self.wandb_run.log_artifact(artifact, aliases=["latest", "final"])

@@ -41,12 +41,12 @@ def iqm(scores: np.ndarray, axis: int | None = None) -> np.ndarray | float:
 def t_interval(values: list[float] | np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, float]:
     """(mean, sample std, low, high): Student's t confidence interval of the mean of independent values.
 
-    With a single value the spread is unknown: std 0 and an interval of NaNs.
+    With a single value the spread is undefined: std and interval are NaN (null in JSON files).
     """
     values = np.asarray(values, dtype=float)
     mean = float(values.mean())
     if len(values) < 2:
-        return mean, 0.0, float("nan"), float("nan")
+        return mean, float("nan"), float("nan"), float("nan")
     std = float(values.std(ddof=1))
     half = float(scipy_stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * std / np.sqrt(len(values))
     return mean, std, mean - half, mean + half

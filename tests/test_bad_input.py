@@ -1,0 +1,98 @@
+"""Bad input of every kind (issue 11): one line on stderr and exit code 2, never a traceback or a hang;
+and files other tools read are strict JSON.
+
+README's "Bad input" table names the test behind each of its rows.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pglab
+
+
+def one_line_error(code: int, err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+def strict_json(text: str) -> Any:
+    """Parse as a strict parser would: NaN, Infinity and -Infinity are errors, not numbers."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def strict_files(run_dir: Path) -> dict[str, list[Any]]:
+    """Every .json and .jsonl file pglab wrote in ``run_dir`` (W&B's own files aside), parsed strictly."""
+    parsed = {}
+    for path in sorted(run_dir.rglob("*.json*")):
+        if "wandb" in path.relative_to(run_dir).parts:
+            continue
+        text = path.read_text()
+        lines = text.splitlines() if path.suffix == ".jsonl" else [text]
+        parsed[path.name] = [strict_json(line) for line in lines if line]
+    return parsed
+
+
+def one_type_per_key(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Key -> the JSON types it holds across ``rows`` (null aside; int and float are both 'number')."""
+    kinds: dict[str, set[str]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value is not None:
+                kinds.setdefault(key, set()).add("number" if isinstance(value, (int, float)) else type(value).__name__)
+    return {key: kind for key, kind in kinds.items() if len(kind) > 1}
+
+
+@pytest.fixture(scope="module")
+def bandit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short run on a bandit whose arms all pay 0: every gradient estimate is 0, its SNR 0/0."""
+    run_dir = tmp_path_factory.mktemp("bandit") / "run"
+    pglab.train(
+        agent="reinforce", env="pglab/CategoricalBandit-v0", env_kwargs={"rewards": [0.0, 0.0]}, total_steps=2048,
+        grad_diagnostics_every=1, run_dir=str(run_dir), wandb_mode="disabled", progress=False,
+    )  # fmt: skip
+    return run_dir
+
+
+def test_every_file_is_strict_json_with_one_type_per_key(bandit_run: Path, run_cli):
+    """Issue 11.14: a zero-variance estimator (SNR undefined) and a 1-episode eval (spread undefined) write null."""
+    code, out, err = run_cli("eval", str(bandit_run), "--episodes", "1")
+    assert code == 0, err
+    assert "over 1 episode (no spread or CI from one episode)" in out
+    files = strict_files(bandit_run)
+    assert {"config.json", "metrics.jsonl", "summary.json", "eval.json"} <= set(files)
+    rows = files["metrics.jsonl"]
+    assert all(row["grads/estimator_snr"] is None for row in rows)  # not the string "inf"
+    assert one_type_per_key(rows) == {}
+    evaluation = files["eval.json"][0]
+    assert evaluation["std"] is None and evaluation["ci95"] == [None, None] and len(evaluation["returns"]) == 1
+
+
+def test_eval_of_an_env_without_render_mode(bandit_run: Path, run_cli):
+    """Issue 11.10: the bandit's constructor takes no render_mode: eval works, only --video is refused."""
+    code, out, err = run_cli("eval", str(bandit_run), "--episodes", "3", "--json", str(bandit_run.parent / "e.json"))
+    assert code == 0 and "over 3 episodes" in out, err
+    code, _, err = run_cli("eval", str(bandit_run), "--video", str(bandit_run.parent / "v.mp4"))
+    assert "cannot render (its constructor takes no render_mode); drop --video" in one_line_error(code, err)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("train", "--seed", "abc"), "error: Invalid value for '--seed': 'abc' is not a valid integer."),
+        (("trian",), "error: No such command 'trian'. Did you mean 'train'?"),
+        (("eval",), "error: Missing argument 'SOURCE'."),
+    ],
+)
+def test_a_flag_click_rejects_gives_one_line(run_cli, args, expected):
+    assert one_line_error(*run_cli(*args)[::2]).startswith(expected)

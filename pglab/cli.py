@@ -17,7 +17,7 @@ import click
 from pglab.agent import parse_assignments
 from pglab.configfile import config_option, dumps, merged_pairs, option_key
 from pglab.errors import PglabError
-from pglab.runlog import WANDB_MODES, default_wandb_mode, write_json
+from pglab.runlog import WANDB_MODES, default_wandb_mode
 
 
 def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -152,11 +152,11 @@ def train(
 ) -> None:
     """Train one agent on one environment and write its run directory."""
     ctx = click.get_current_context()
-    from pglab.train import TrainConfig, resume
-    from pglab.train import train as run_training
+    from pglab import api
+    from pglab.train import TrainConfig
 
     if resume_dir is not None:
-        _report(resume(resume_dir, total_steps=total_steps, progress=progress))
+        _report(api.resume(resume_dir, total_steps=total_steps, progress=progress))
         return
     config = TrainConfig(
         agent=agent,
@@ -179,7 +179,7 @@ def train(
         progress=progress,
         grad_diagnostics_every=grad_diagnostics_every,
     )
-    _report(run_training(config))
+    _report(api.train(config))
 
 
 def _resolved_options(ctx: click.Context, **tables: dict[str, Any]) -> dict[str, Any]:
@@ -238,15 +238,20 @@ def compare(
     **wandb_settings: str | None,
 ) -> None:
     """Run every agent on every environment with every seed; rerun the same command to resume."""
-    from pglab.experiments import GridSpec, parse_names, parse_seeds, run_grid
+    from pglab import api
+    from pglab.experiments import parse_names, parse_seeds
 
     ctx = click.get_current_context()
     overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
-    spec = GridSpec(
-        agents=parse_names(agents, "--agents"),
-        envs=parse_names(env_ids, "--envs"),
-        seeds=parse_seeds(seeds),
+    result = api.compare(
+        parse_names(agents, "--agents"),
+        parse_names(env_ids, "--envs"),
+        parse_seeds(seeds),
         out=out,
+        engine=engine,
+        workers=workers,
+        ray_address=ray_address,
+        progress=progress,
         total_steps=total_steps,
         overrides=overrides,
         target_return=target_return,
@@ -256,7 +261,6 @@ def compare(
         command_toml=dumps(_resolved_options(ctx, sets=overrides)),
         **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
     )
-    result = run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
     click.echo(result.table())
     if result.failed:
         click.echo(
@@ -272,9 +276,9 @@ def compare(
 @click.option("--out", type=click.Path(file_okay=False), help="Where to write it  [default: DIRECTORY/report].")
 def report(directory: str, out: str | None) -> None:
     """Write figures, report.md and results.csv for a grid's directory or a single run directory."""
-    from pglab.report import build_report
+    from pglab import api
 
-    result = build_report(directory, out)
+    result = api.report(directory, out)
     finished = sum(r.finished for r in result.runs)
     click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 
@@ -327,25 +331,30 @@ def runs(
 @click.option("--env", "env_id", default=None, help="Evaluate on another environment (same spaces).")
 @click.option("--seed", default=10_000, show_default=True, type=int, help="Episode i is reset with seed + i.")
 @click.option("--video", type=click.Path(dir_okay=False), help="Write an MP4 of the first episode here.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Default: eval.json beside the checkpoint.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Default: eval-sampled.json, eval-greedy.json or eval-<mode>-<env>.json beside the checkpoint.",
+)
 def eval_command(
     source: str, episodes: int, greedy: bool, env_id: str | None, seed: int, video: str | None, json_path: str | None
 ) -> None:
     """Evaluate a run directory's (or a checkpoint file's) policy: mean return with a 95% CI."""
-    from pathlib import Path
+    from pglab import api
 
-    from pglab.evaluate import evaluate
-
-    result = evaluate(source, episodes=episodes, greedy=greedy, env_id=env_id, seed=seed, video=video)
-    out = Path(json_path) if json_path else Path(result["checkpoint"]).parent / "eval.json"
-    write_json(out, result)
-    low, high = result["ci95"]
-    spread = (
-        f" +- {result['std']:.2f} (std) over {episodes} episodes, 95% CI [{low:.2f}, {high:.2f}]"
-        if episodes > 1
-        else " over 1 episode (no spread or CI from one episode)"
+    result = api.evaluate(
+        source, episodes=episodes, greedy=greedy, env_id=env_id, seed=seed, video=video, json_path=json_path
     )
-    click.echo(f"{result['env']}: mean return {result['mean']:.2f}{spread}; written to {out}")
+    if episodes > 1:
+        low, high = result["ci95"]
+        spread = f" +- {result['std']:.2f} (std) over {episodes} episodes, 95% CI [{low:.2f}, {high:.2f}]"
+    else:
+        spread = " over 1 episode (no spread or CI from one episode)"
+    click.echo(
+        f"{result['env']}, {'greedy' if greedy else 'sampled'} actions: mean return {result['mean']:.2f}{spread}; "
+        f"written to {result['json']}" + (f"; video {result['video']}" if result["video"] else "")
+    )
 
 
 @cli.command()
@@ -388,24 +397,23 @@ def grads(
     out: str | None,
 ) -> None:
     """Measure each agent's gradient estimator (bias, variance, SNR, cosine, cost) on a frozen policy."""
-    from pglab.grads import GradsConfig, markdown_table, run_grads
+    from pglab import api
+    from pglab.grads import markdown_table
 
-    report = run_grads(
-        GradsConfig(
-            env=env_id,
-            agents=tuple(a.strip() for a in agents.split(",") if a.strip()),
-            seed=seed,
-            checkpoint=checkpoint,
-            samples=samples,
-            batch_episodes=batch_episodes,
-            warmup=warmup,
-            reference=reference,
-            reference_samples=reference_samples,
-            oracle_critic=oracle_critic,
-            overrides=dict(parse_assignments(sets)),
-            env_kwargs=_parse_env_kwargs(env_kwargs),
-            out=out,
-        )
+    report = api.grads(
+        env_id,
+        tuple(a.strip() for a in agents.split(",") if a.strip()),
+        seed=seed,
+        checkpoint=checkpoint,
+        samples=samples,
+        batch_episodes=batch_episodes,
+        warmup=warmup,
+        reference=reference,
+        reference_samples=reference_samples,
+        oracle_critic=oracle_critic,
+        overrides=dict(parse_assignments(sets)),
+        env_kwargs=_parse_env_kwargs(env_kwargs),
+        out=out,
     )
     click.echo(markdown_table(report), nl=False)
     click.echo(f"wrote {report['out']}/grads.json, grads.md and {report['figure']}")

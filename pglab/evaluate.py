@@ -7,6 +7,7 @@ returns are independent draws and the confidence interval (Student's t) is hones
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pglab.checkpoint import CHECKPOINT, load_checkpoint
 from pglab.environment import resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
 from pglab.policy import PolicyNetwork
+from pglab.runlog import write_json
 from pglab.video import finish_recording, record_first_episode, video_unavailable
 
 
@@ -106,6 +108,28 @@ def evaluate(
         "returns": returns,
         "video": str(video) if video else None,
     }
+
+
+def default_result_path(checkpoint: Path, greedy: bool, env_id: str | None) -> Path:
+    """``eval-sampled.json``, ``eval-greedy.json``, ``eval-greedy-<other env>.json``... beside the checkpoint.
+
+    One file per mode, so evaluating greedily never overwrites the sampled evaluation (or another env's).
+    """
+    other_env = "-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", env_id) if env_id else ""
+    return checkpoint.parent / f"eval-{'greedy' if greedy else 'sampled'}{other_env}.json"
+
+
+def evaluate_and_save(source: str | Path, json_path: str | Path | None = None, **options: Any) -> dict[str, Any]:
+    """:func:`evaluate`, then write the result as JSON (default: :func:`default_result_path`)."""
+    result = evaluate(source, **options)
+    path = (
+        Path(json_path)
+        if json_path
+        else default_result_path(Path(result["checkpoint"]), result["greedy"], options.get("env_id"))
+    )
+    result["json"] = str(path)
+    write_json(path, result)
+    return result
 
 
 def _episode(env: gym.Env, policy: PolicyNetwork, greedy: bool, seed: int, generator: torch.Generator) -> float:

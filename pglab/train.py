@@ -388,6 +388,7 @@ def _summary(run: Run, status: str, wall_s: float, solved_at_step: int | None, s
         "agent": config.agent,
         "env": config.env,
         "seed": config.seed,
+        "run_dir": str(run.run_dir),
         "status": status,
         "global_step": run.global_step,
         "wall_s": wall_s,

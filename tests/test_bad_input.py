@@ -70,11 +70,11 @@ def test_every_file_is_strict_json_with_one_type_per_key(bandit_run: Path, run_c
     assert code == 0, err
     assert "over 1 episode (no spread or CI from one episode)" in out
     files = strict_files(bandit_run)
-    assert {"config.json", "metrics.jsonl", "summary.json", "eval.json"} <= set(files)
+    assert {"config.json", "metrics.jsonl", "summary.json", "eval-sampled.json"} <= set(files)
     rows = files["metrics.jsonl"]
     assert all(row["grads/estimator_snr"] is None for row in rows)  # not the string "inf"
     assert one_type_per_key(rows) == {}
-    evaluation = files["eval.json"][0]
+    evaluation = files["eval-sampled.json"][0]
     assert evaluation["std"] is None and evaluation["ci95"] == [None, None] and len(evaluation["returns"]) == 1
 
 

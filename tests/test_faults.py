@@ -224,7 +224,7 @@ def test_eval_of_a_trained_agent_matches_its_training_returns(tmp_path: Path):
     )  # fmt: skip
     result = run_pglab_subprocess("eval", str(run_dir), "--episodes", "100")
     assert result.returncode == 0, result.stderr
-    evaluation = read_json(run_dir / "eval.json")
+    evaluation = read_json(run_dir / "eval-sampled.json")
     assert len(evaluation["returns"]) == 100 and evaluation["ci95"][0] <= evaluation["mean"] <= evaluation["ci95"][1]
     train_half_width = 1.984 * summary["return_std_last100"] / 10  # t(0.975, 99) * std / sqrt(100)
     assert abs(evaluation["mean"] - summary["return_mean_last100"]) <= train_half_width + (

@@ -8,8 +8,8 @@ a one-row results table, the optional evaluation video and the final checkpoint 
 artifact. W&B never stops training: if it cannot start, or any W&B call fails, one warning line
 is printed and the run goes on with metrics.jsonl alone.
 
-``wandb`` is imported only when a run uses it, and offline it is imported and started in a
-background thread: that costs about a CPU-second, which then overlaps with training.
+``wandb`` is never imported by the training process: a run that uses W&B starts
+:mod:`pglab.wandb_process`, which imports and runs it, and feeds it rows through a pipe.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ import contextlib
 import json
 import math
 import os
-import re
+import queue
+import subprocess
 import sys
 import threading
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 WANDB_MODES = ("disabled", "offline", "online")
+FINISH_TIMEOUT_S = 600  # the longest the end of a run waits for W&B to write (or upload) its run out
 _WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}  # older spellings wandb itself accepts
 
 # W&B's sampling of CPU/memory/disk and its machine survey cost start-up time and CPU for charts an
@@ -95,96 +95,37 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _artifact_name(text: str) -> str:
-    """W&B artifact names allow letters, digits, '-', '_' and '.' only."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
-
-
-def _settings(wandb: Any) -> Any:
-    known = getattr(wandb.Settings, "model_fields", {})
-    lean = {key: value for key, value in LEAN_SETTINGS.items() if key in known}
-    return wandb.Settings(silent=True, console="off", **lean)
-
-
 class RunLog:
-    """Append-only metrics file plus an optional W&B run, opened for one training run."""
+    """Append-only metrics file plus an optional W&B run, opened for one training run.
+
+    W&B lives in a process of its own (:mod:`pglab.wandb_process`): importing wandb, starting its
+    service and every ``log`` call happen there, on another core where there is one, and the training
+    process only hands each row to a writer thread that puts it into a pipe. Offline, training starts
+    at once; online, it waits for the W&B run to start (W&B may ask for a login at the terminal, which
+    must come before training).
+    """
 
     def __init__(self, run_dir: Path, config: dict[str, Any], wandb_mode: str, wandb_settings: dict[str, Any]):
         self.run_dir = run_dir
         self.metrics_path = run_dir / "metrics.jsonl"
         self._metrics = self.metrics_path.open("a", buffering=1)
-        self._last_step = 0
-        self.wandb_run: Any = None
-        # Offline, W&B starts in a background thread: importing wandb and starting its service take about
-        # a second, which then overlaps with training instead of delaying it. Rows logged before W&B is
-        # ready wait in _pending (with their time). Only this thread touches _pending and calls the run; the starter
-        # thread only sets wandb_run, before _ready.
-        self._pending: list[dict[str, Any]] = []
-        self._ready = threading.Event()
-        if wandb_mode == "disabled":
-            self._ready.set()
-        elif wandb_mode == "online":
-            # In the foreground: W&B may ask for a login at the terminal, which must come before training.
-            self._start_wandb(config, wandb_mode, wandb_settings)
-        else:
-            threading.Thread(
-                target=self._start_wandb,
-                args=(config, wandb_mode, wandb_settings),
-                name="pglab-wandb-start",
-                daemon=True,
-            ).start()
-
-    def _start_wandb(self, config: dict[str, Any], mode: str, settings: dict[str, Any]) -> None:
-        try:
-            import wandb
-
-            run = wandb.init(
-                project=settings.get("project") or "pglab",
-                entity=settings.get("entity"),
-                group=settings.get("group") or config["env"],
-                job_type=config["agent"],
-                name=f"{config['env']}__{config['agent']}__{config['seed']}",
-                tags=list(settings.get("tags") or [config["agent"], config["env"]]),
-                config=config,
-                id=config.get("wandb_run_id"),
-                resume="allow",  # a resumed training run continues its W&B run
-                dir=str(self.run_dir),
-                mode=mode,
-                settings=_settings(wandb),
-            )
-            run.define_metric("global_step")
-            run.define_metric("*", step_metric="global_step")
-            self.wandb_run = run
-        except (Exception, SystemExit) as exc:  # wandb's login exits on a closed terminal
-            warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
-        finally:
-            self._ready.set()
-
-    @contextlib.contextmanager
-    def _wandb_call(self, what: str) -> Iterator[None]:
-        """Run a W&B call; if it raises, warn once and go on without W&B for the rest of the run."""
-        try:
-            yield
-        except Exception as exc:
-            warn(f"W&B {what} failed ({type(exc).__name__}: {exc}); continuing without W&B")
-            self._finish_wandb(exit_code=1)
+        self._wandb: _WandbProcess | None = None
+        if wandb_mode != "disabled":
+            try:
+                self._wandb = _WandbProcess(config, wandb_mode, wandb_settings, run_dir)
+            except OSError as exc:
+                warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
+            else:
+                if wandb_mode == "online":
+                    self._wandb.wait_started()
 
     def log(self, row: dict[str, Any]) -> None:
         """Write one row (it must contain ``global_step``)."""
-        self._metrics.write(dumps(row) + "\n")
-        self._last_step = row["global_step"]
-        # The row's own time, so that W&B's time axes stay true for rows that waited for the start.
-        self._pending.append({**row, "_timestamp": time.time()})
-        if self._ready.is_set():
-            self._flush_pending()
-
-    def _flush_pending(self) -> None:
-        rows, self._pending = self._pending, []
-        for row in rows:
-            if self.wandb_run is None:
-                return
-            with self._wandb_call("logging"):
-                self.wandb_run.log(row)
+        line = dumps(row)
+        self._metrics.write(line + "\n")
+        if self._wandb is not None:
+            # The row's own time, so that W&B's time axes stay true for rows that waited for its start.
+            self._wandb.send(f'{{"t": {time.time()!r}, "row": {line}}}')
 
     def close(
         self,
@@ -197,62 +138,91 @@ class RunLog:
 
         ``summary`` becomes the W&B run's summary and the one row of its ``results`` table;
         ``checkpoint`` (when it exists) is logged as a ``model`` artifact named ``model-<run id>``.
+        Returns once the W&B process has written its run directory out.
         """
         self._metrics.close()
-        self._ready.wait()
-        self._flush_pending()
-        if summary is not None:
-            self._log_results(summary)
-        if video is not None:
-            self._log_video(video)
-        if checkpoint is not None and checkpoint.is_file():
-            self._log_checkpoint(checkpoint, summary or {})
-        self._finish_wandb(exit_code)
-
-    def _log_results(self, summary: dict[str, Any]) -> None:
-        if self.wandb_run is None:
+        if self._wandb is None:
             return
-        with self._wandb_call("results"):
-            import wandb
+        closing = {
+            "summary": summary,
+            "exit_code": exit_code,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "video": None if video is None else str(video),
+        }
+        self._wandb.send(dumps({"close": closing}))
+        self._wandb.close()
 
-            columns = [c for c in RESULT_COLUMNS if c in summary]
-            table = wandb.Table(columns=columns, data=[[jsonable(summary[c]) for c in columns]])
-            self.wandb_run.log({"results": table, "global_step": self._last_step})
-            # Last, so that summary.json's values win over the last logged row's.
-            self.wandb_run.summary.update({k: jsonable(v) for k, v in summary.items()})
 
-    def _log_video(self, video: Path) -> None:
-        if self.wandb_run is None:
-            return
-        with self._wandb_call("video"):
-            import wandb
+class _WandbProcess:
+    """The training process's end of the pipe to :mod:`pglab.wandb_process`.
 
-            self.wandb_run.log({"videos/eval": wandb.Video(str(video), format="mp4"), "global_step": self._last_step})
+    A writer thread moves queued lines into the pipe, so ``send`` never blocks training, even while
+    the W&B process is still importing wandb; a reader thread prints the process's warnings as they
+    come, as this process's own one-line warnings.
+    """
 
-    def _log_checkpoint(self, checkpoint: Path, summary: dict[str, Any]) -> None:
-        if self.wandb_run is None:
-            return
-        with self._wandb_call("checkpoint artifact"):
-            import wandb
+    def __init__(self, config: dict[str, Any], mode: str, settings: dict[str, Any], run_dir: Path):
+        read_end, write_end = os.pipe()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pglab.wandb_process", str(read_end)],
+                pass_fds=(read_end,),
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        self._pipe = os.fdopen(write_end, "w", encoding="utf-8")
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._started = threading.Event()
+        self._writer = threading.Thread(target=self._write, name="pglab-wandb-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read, name="pglab-wandb-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+        start = {"config": config, "mode": mode, "settings": settings, "run_dir": str(run_dir)}
+        self.send(dumps({"start": start}))
 
-            metadata = {k: jsonable(summary[k]) for k in RESULT_COLUMNS if k in summary}
-            artifact = wandb.Artifact(_artifact_name(f"model-{self.wandb_run.id}"), type="model", metadata=metadata)
-            artifact.add_file(str(checkpoint), name=checkpoint.name)
-            self.wandb_run.log_artifact(artifact, aliases=["latest", "final"])
+    def send(self, line: str) -> None:
+        self._queue.put(line)
 
-    def _finish_wandb(self, exit_code: int) -> None:
-        run, self.wandb_run = self.wandb_run, None
-        if run is not None:
-            try:
-                import wandb
+    def wait_started(self) -> None:
+        """Until W&B has started or failed to (its warning is printed then)."""
+        self._started.wait()
 
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    run.finish(exit_code=exit_code)
-                    # finish() returns before W&B's service has written the run file out; stopping the
-                    # service waits for that, so the run directory is complete when training returns.
-                    # Not while the caller has a W&B run of their own open: the service is theirs too.
-                    if wandb.run is None:
-                        wandb.teardown()
-            except Exception as exc:
-                warn(f"W&B did not finish cleanly ({type(exc).__name__}: {exc})")
+    def _write(self) -> None:
+        try:
+            while (line := self._queue.get()) is not None:
+                self._pipe.write(line + "\n")
+                self._pipe.flush()
+        except OSError:
+            pass  # the W&B process is gone; the reader reports it
+        finally:
+            with contextlib.suppress(OSError):
+                self._pipe.close()
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            kind, _, text = line.rstrip("\n").partition(" ")
+            if kind == "warning":
+                warn(text)
+            elif kind in ("started", "failed"):
+                self._started.set()
+        self._started.set()
+
+    def close(self) -> None:
+        """Ends the pipe, then waits for the W&B process to finish writing its run out."""
+        self._queue.put(None)
+        self._writer.join()
+        try:
+            code = self._process.wait(timeout=FINISH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            code = self._process.wait()
+            warn(f"W&B did not finish within {FINISH_TIMEOUT_S} s and was stopped; metrics.jsonl has everything")
+        self._reader.join()
+        if code != 0:
+            warn(f"the W&B process exited with code {code}; metrics.jsonl still has everything")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,17 @@ def isolate_wandb(monkeypatch: pytest.MonkeyPatch, home: Path, mode: str | None)
     else:
         monkeypatch.setenv("WANDB_MODE", mode)
     monkeypatch.chdir(home)
+
+
+def patch_wandb_process(monkeypatch: pytest.MonkeyPatch, home: Path, source: str) -> None:
+    """Run ``source`` first thing in the W&B process (pglab.wandb_process): how a test breaks W&B there.
+
+    The code is a ``sitecustomize`` module on the PYTHONPATH the W&B process inherits.
+    """
+    folder = home / "wandb-patch"
+    folder.mkdir()
+    (folder / "sitecustomize.py").write_text(textwrap.dedent(source))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
 
 
 def pglab(*args: str) -> int:
@@ -160,14 +173,19 @@ def test_wandb_mode_environment_variable_is_honoured(tmp_path: Path, monkeypatch
 def test_failed_wandb_start_warns_once_and_training_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
 ) -> None:
-    import wandb
-
     isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    patch_wandb_process(
+        monkeypatch,
+        tmp_path,
+        """
+        import wandb
 
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("no W&B service today")
+        def refuse(*args, **kwargs):
+            raise RuntimeError("no W&B service today")
 
-    monkeypatch.setattr(wandb, "init", refuse)
+        wandb.init = refuse
+        """,
+    )
     code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"))
     assert code == 0
     (line,) = warnings_in(err)
@@ -178,24 +196,31 @@ def test_failed_wandb_start_warns_once_and_training_finishes(
 def test_wandb_failing_mid_run_warns_once_and_training_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
 ) -> None:
-    import wandb
-
     isolate_wandb(monkeypatch, tmp_path, mode="offline")
-    real_log = wandb.Run.log
-    calls = []
+    calls = tmp_path / "calls.txt"
+    patch_wandb_process(
+        monkeypatch,
+        tmp_path,
+        f"""
+        import wandb
 
-    def log_then_break(self: Any, data: dict[str, Any], *args: Any, **kwargs: Any) -> None:
-        calls.append(data["global_step"])
-        if len(calls) > 5:
-            raise OSError("the W&B service went away")
-        real_log(self, data, *args, **kwargs)
+        real_log = wandb.Run.log
 
-    monkeypatch.setattr(wandb.Run, "log", log_then_break)
+        def log_then_break(self, data, *args, **kwargs):
+            with open({str(calls)!r}, "a") as calls:
+                calls.write(f"{{data['global_step']}}\\n")
+            if sum(1 for _ in open({str(calls)!r})) > 5:
+                raise OSError("the W&B service went away")
+            real_log(self, data, *args, **kwargs)
+
+        wandb.Run.log = log_then_break
+        """,
+    )
     code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"))
     assert code == 0
     (line,) = warnings_in(err)
     assert line.startswith("warning: W&B logging failed (OSError: the W&B service went away)")
-    assert len(calls) == 6  # W&B was dropped at the first failure, not called again
+    assert len(calls.read_text().splitlines()) == 6  # W&B was dropped at the first failure, not called again
     assert_complete_run_without_wandb(tmp_path / "run")
     broken = OfflineRun(find_run_file(tmp_path / "run"))
     assert broken.exit_code == 1  # the W&B run is closed as failed; the training run is not
@@ -249,25 +274,32 @@ def test_capture_video_is_logged_to_wandb(tmp_path: Path, monkeypatch: pytest.Mo
 def test_rows_logged_while_wandb_starts_reach_it_in_order_with_their_times(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
 ) -> None:
-    import time
-
-    import wandb
-
     isolate_wandb(monkeypatch, tmp_path, mode="offline")
     run_dir = tmp_path / "run"
-    real_init = wandb.init
+    metrics = run_dir / "metrics.jsonl"
+    patch_wandb_process(
+        monkeypatch,
+        tmp_path,
+        f"""
+        import os
+        import time
 
-    def slow_init(*args: Any, **kwargs: Any) -> Any:
-        """Start W&B only once training has logged half its rows (W&B starts in the background)."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            metrics = run_dir / "metrics.jsonl"
-            if metrics.exists() and metrics.read_text().count("\n") >= ROWS // 2:
-                break
-            time.sleep(0.01)
-        return real_init(*args, **kwargs)
+        import wandb
 
-    monkeypatch.setattr(wandb, "init", slow_init)
+        real_init = wandb.init
+
+        def slow_init(*args, **kwargs):
+            # Start W&B only once training has logged half its rows (it trains meanwhile).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if os.path.exists({str(metrics)!r}) and open({str(metrics)!r}).read().count("\\n") >= {ROWS // 2}:
+                    break
+                time.sleep(0.01)
+            return real_init(*args, **kwargs)
+
+        wandb.init = slow_init
+        """,
+    )
     code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(run_dir))
     assert code == 0, err
     run = OfflineRun(find_run_file(run_dir))

@@ -59,7 +59,7 @@ import torch
 from torch import nn
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, Preset, knob, optimizer_step, require
+from pglab.agent import AgentSpec, CriticPreset, knob, optimizer_step, require
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
 from pglab.temperature import SCHEDULES, TemperatureSchedule
@@ -68,8 +68,9 @@ RELAXATIONS = ("soft", "st", "rao")
 
 
 @dataclass
-class GumbelPreset(Preset):
-    """Relaxed-action agents: temperature, critic and actor settings; tuned on CartPole-v1."""
+class GumbelPreset(CriticPreset):
+    """Relaxed-action agents: temperature, critic and actor settings; tuned on CartPole-v1 (the critic
+    fitted with 10 passes *before* the actor step, so the actor reads a critic fitted to this batch)."""
 
     tau: float = knob(1.0, "temperature of the relaxation at the start (> 0)")
     tau_schedule: str = knob("constant", f"how tau changes with environment steps: {', '.join(SCHEDULES)}")
@@ -78,9 +79,7 @@ class GumbelPreset(Preset):
         0.0,
         "per environment step (>= 0): the decay rate (exponential) or the decrement (linear) of tau",
     )
-    critic_lr: float = knob(1e-3, "learning rate of the critic Q(s, a) (Adam)")
-    critic_epochs: int = knob(10, "regression passes of the critic over each batch")
-    critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
+    critic_update: str = knob("before", "when the critic Q(s, a) is fitted to a batch: 'before' or 'after' the actor")
     critic_lambda: float = knob(0.8, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")
     target_decay: float = knob(
         0.0,
@@ -100,6 +99,14 @@ class GumbelPreset(Preset):
         # by it would blow the critic's noise up into the actor's step.
         "Acrobot-v1": {"num_steps": 256, "normalize_advantages": "off"},
     }
+    estimator_fields: ClassVar[tuple[str, ...]] = (
+        "tau",
+        "tau_schedule",
+        "tau_min",
+        "tau_anneal_rate",
+        "critic_lambda",
+        "target_decay",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -109,8 +116,6 @@ class GumbelPreset(Preset):
             self.tau_schedule in SCHEDULES, "tau_schedule", self.tau_schedule, f"must be one of {', '.join(SCHEDULES)}"
         )
         require(self.tau_anneal_rate >= 0, "tau_anneal_rate", self.tau_anneal_rate, "must be >= 0")
-        require(self.critic_lr > 0, "critic_lr", self.critic_lr, "must be a positive number")
-        require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
         require(0.0 <= self.critic_lambda <= 1.0, "critic_lambda", self.critic_lambda, "must lie in [0, 1]")
         require(
             0.0 <= self.target_decay < 1.0,
@@ -126,6 +131,8 @@ class GumbelPreset(Preset):
 @dataclass
 class GumbelRaoPreset(GumbelPreset):
     rao_samples: int = knob(8, "K: Gumbel draws conditioned on the action whose soft gradients are averaged")
+
+    estimator_fields: ClassVar[tuple[str, ...]] = (*GumbelPreset.estimator_fields, "rao_samples")
 
     def validate(self) -> None:
         super().validate()
@@ -247,7 +254,7 @@ class GumbelAgent:
         p = self.preset
         tau = self.schedule(self.env_steps)
         targets = self._targets(batch)
-        metrics = self._fit_critic(batch, targets)
+        metrics = self._fit_critic(batch, targets) if p.critic_update == "before" else {}
         q, logits = self._relaxed_q(batch, tau)
         scale = 1.0
         if p.normalize_advantages != "off":
@@ -259,6 +266,8 @@ class GumbelAgent:
             self.optimizer, actor_loss - p.ent_coef * entropy, self.policy.parameters(), p.max_grad_norm
         )
 
+        if p.critic_update == "after":  # targets of the policy that collected the batch
+            metrics = self._fit_critic(batch, targets)
         if self.target_critic is not None:
             with torch.no_grad():
                 for target, source in zip(self.target_critic.parameters(), self.critic.parameters(), strict=True):

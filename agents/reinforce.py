@@ -27,7 +27,7 @@ import gymnasium as gym
 import torch
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, Preset, knob, optimizer_step
+from pglab.agent import AgentSpec, CriticPreset, Preset, knob, optimizer_step
 from pglab.errors import ConfigError
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
@@ -47,6 +47,8 @@ class ReinforcePreset(Preset):
 class EmaPreset(ReinforcePreset):
     ema_decay: float = knob(0.9, "decay of the running mean of returns, in [0, 1)")
 
+    estimator_fields: ClassVar[tuple[str, ...]] = ("ema_decay",)
+
     def validate(self) -> None:
         super().validate()
         if not 0.0 <= self.ema_decay < 1.0:
@@ -64,15 +66,15 @@ class RlooPreset(ReinforcePreset):
 
 
 @dataclass
-class ValuePreset(Preset):
-    """Tuned on CartPole-v1: 16 x 64 steps per update, both learning rates 3e-3."""
+class ValuePreset(CriticPreset):
+    """Tuned on CartPole-v1: 16 x 64 steps per update, both learning rates 3e-3, the value network
+    fitted with 4 passes after the actor step."""
 
     num_envs: int = knob(16, "parallel environments (the batch holds num_envs * num_steps steps)")
     num_steps: int = knob(64, "steps per environment per update; cut tails are bootstrapped with V")
     lr: float = knob(3e-3, "policy learning rate (Adam)")
-    value_lr: float = knob(3e-3, "learning rate of the value network (Adam)")
-    value_epochs: int = knob(4, "regression passes of the value network over each batch")
-    value_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the value network")
+    critic_lr: float = knob(3e-3, "learning rate of the value network (Adam)")
+    critic_epochs: int = knob(4, "regression passes of the value network over each batch")
     gae_lambda: float = knob(1.0, "GAE lambda in [0, 1]: 1 is return minus V (REINFORCE), < 1 trades bias for variance")
     normalize_advantages: str = knob(
         "standardize",
@@ -85,13 +87,10 @@ class ValuePreset(Preset):
     env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "Acrobot-v1": {"num_steps": 256, "ent_coef": 0.01, "gae_lambda": 0.95},
     }
+    estimator_fields: ClassVar[tuple[str, ...]] = ("gae_lambda",)
 
     def validate(self) -> None:
         super().validate()
-        if not self.value_lr > 0:
-            raise ConfigError(f"value_lr={self.value_lr!r} must be a positive number; fix it with --set value_lr=...")
-        if self.value_epochs < 1:
-            raise ConfigError(f"value_epochs={self.value_epochs!r} must be at least 1")
         if not 0.0 <= self.gae_lambda <= 1.0:
             raise ConfigError(f"gae_lambda={self.gae_lambda!r} must lie in [0, 1]")
 
@@ -108,8 +107,8 @@ class ReinforceAgent:
         self.critic: torch.nn.Module | None = None
         if baseline == "value":
             assert isinstance(preset, ValuePreset)
-            self.critic = mlp(policy.encoder.width, preset.value_hidden_sizes, 1, preset.activation)
-            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.value_lr, eps=1e-5)
+            self.critic = mlp(policy.encoder.width, preset.critic_hidden_sizes, 1, preset.activation)
+            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
         return est.gumbel_max_sample(self.policy(features))
@@ -173,6 +172,9 @@ class ReinforceAgent:
 
     def update(self, batch: RolloutBuffer) -> dict[str, float]:
         p = self.preset
+        metrics: dict[str, float] = {}
+        if self.critic is not None and p.critic_update == "before":  # the advantages then read the fitted V
+            metrics.update(self._fit_critic(batch, self._advantages(batch)[1]))
         policy_loss, logits, value_targets = self._surrogate(batch)
         entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
         grad_norm = optimizer_step(
@@ -181,20 +183,22 @@ class ReinforceAgent:
             self.policy.parameters(),
             p.max_grad_norm,
         )
-        metrics = {
-            "losses/policy_loss": policy_loss.item(),
-            "losses/entropy": entropy.item(),
-            "grads/policy_grad_norm": grad_norm,
-        }
+        metrics.update(
+            {
+                "losses/policy_loss": policy_loss.item(),
+                "losses/entropy": entropy.item(),
+                "grads/policy_grad_norm": grad_norm,
+            }
+        )
         if self.running_return is not None:
             metrics["charts/baseline"] = self.running_return
-        if self.critic is not None and value_targets is not None:
+        if self.critic is not None and value_targets is not None and p.critic_update == "after":
             metrics.update(self._fit_critic(batch, value_targets))
         return metrics
 
     def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
         assert self.critic is not None
-        for _ in range(self.preset.value_epochs):
+        for _ in range(self.preset.critic_epochs):
             predictions = self.critic(batch.features).squeeze(-1)
             value_loss = est.masked_mean((predictions - targets) ** 2, batch.valid)
             grad_norm = optimizer_step(

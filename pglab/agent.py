@@ -25,6 +25,8 @@ from pglab.policy import ACTIVATIONS, PolicyNetwork
 from pglab.rollout import RolloutBuffer
 
 NORMALIZATION_MODES = ("off", "scale", "standardize")
+PROTOCOLS = ("matched", "presets")
+CRITIC_UPDATES = ("after", "before")
 
 
 def knob(default: Any, help: str) -> Any:
@@ -38,6 +40,12 @@ class Preset:
 
     ``env_overrides`` maps an environment id to the fields whose tuned value differs there; they
     are applied before the user's ``--set`` values.
+
+    ``estimator_fields`` names the fields that belong to the agent's estimator (a temperature, a
+    baseline's decay, ...). Under the matched protocol (:func:`matched_values`) every other field is
+    shared: it takes the value of the matched table, the same for every agent. A field an agent adds
+    must be one of its estimator fields, so adding an agent to a matched comparison is a matter of
+    declaring them.
     """
 
     num_envs: int = knob(
@@ -79,6 +87,7 @@ class Preset:
     )
 
     env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    estimator_fields: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible value."""
@@ -116,6 +125,103 @@ class Preset:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+@dataclass
+class CriticPreset(Preset):
+    """The fields of an agent with a learned critic; shared between such agents under the matched protocol.
+
+    The order of the critic's fit relative to the actor step matters: ``after`` (the actor reads a
+    critic fitted on earlier batches only) keeps a state-value baseline independent of the actions
+    it judges; ``before`` lets the actor read a critic already fitted to this batch (fresher, but a
+    baseline fitted to the batch's own returns depends on its actions, and a tighter fit cancels
+    more of the signal).
+    """
+
+    critic_lr: float = knob(1e-3, "learning rate of the critic (Adam)")
+    critic_epochs: int = knob(10, "regression passes of the critic over each batch")
+    critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
+    critic_update: str = knob(
+        "after",
+        "when the critic is fitted to a batch: 'after' the actor step (the actor reads the earlier "
+        "critic) or 'before' it",
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.critic_lr > 0 and math.isfinite(self.critic_lr), "critic_lr", self.critic_lr, "must be positive")
+        require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
+        require(
+            len(self.critic_hidden_sizes) > 0 and all(h >= 1 for h in self.critic_hidden_sizes),
+            "critic_hidden_sizes",
+            self.critic_hidden_sizes,
+            "must be one or more positive layer widths, e.g. 64,64",
+        )
+        require(
+            self.critic_update in CRITIC_UPDATES,
+            "critic_update",
+            self.critic_update,
+            f"must be one of {', '.join(CRITIC_UPDATES)}",
+        )
+
+
+# The matched protocol's values of the shared fields: one table for every agent, then one per
+# environment (its entries replace the defaults for every agent alike). These are not tuned for any
+# agent; an equal tuning budget (`pglab compare --sweep`) is the fair place to tune them. A shared
+# field missing here takes the default of the class that declares it (Preset or CriticPreset).
+# ent_coef 0.01: the relaxed-action agents need every action visited to train their critic; the
+# advantage normalisation is 'scale', which never adds a baseline of its own.
+MATCHED_SETTINGS: Mapping[str, Mapping[str, Any]] = {
+    "*": {
+        "num_envs": 8,
+        "num_steps": 128,
+        "gamma": 0.99,
+        "lr": 1e-3,
+        "ent_coef": 0.01,
+        "max_grad_norm": 0.5,
+        "normalize_advantages": "scale",
+        "hidden_sizes": (64, 64),
+        "activation": "tanh",
+        "critic_lr": 1e-3,
+        "critic_epochs": 10,
+        "critic_hidden_sizes": (64, 64),
+        "critic_update": "after",
+    },
+    "Acrobot-v1": {"num_steps": 256},
+}
+
+
+def shared_fields() -> dict[str, Any]:
+    """Every field shared under the matched protocol, with the default of the class declaring it."""
+    return {f.name: f.default for f in dataclasses.fields(CriticPreset)}
+
+
+def matched_values(preset_cls: type[Preset], env_id: str) -> dict[str, Any]:
+    """The values of every shared field of ``preset_cls`` on ``env_id`` under the matched protocol.
+
+    Raises ConfigError for a field that is neither shared nor declared an estimator field, and for
+    a declared estimator field that is not a field of the preset's own.
+    """
+    shared = shared_fields()
+    table = {**shared, **MATCHED_SETTINGS["*"], **MATCHED_SETTINGS.get(env_id, {})}
+    estimator = set(preset_cls.estimator_fields)
+    names = {f.name for f in dataclasses.fields(preset_cls)}
+    for name in sorted(estimator - (names - shared.keys())):
+        raise ConfigError(
+            f"{preset_cls.__name__}.estimator_fields names {name!r}, which is "
+            + ("shared by every agent (Preset, CriticPreset)" if name in shared else "not one of its fields")
+        )
+    values = {}
+    for f in dataclasses.fields(preset_cls):
+        if f.name in estimator:
+            continue
+        if f.name not in shared:
+            raise ConfigError(
+                f"{preset_cls.__name__}.{f.name} is neither shared (a field of Preset or CriticPreset) nor one "
+                "of its estimator_fields; declare it in estimator_fields, or compare with --protocol presets"
+            )
+        values[f.name] = table[f.name]
+    return values
+
+
 def require(ok: bool, name: str, value: Any, why: str) -> None:
     """Raise ConfigError saying which preset field has an impossible value and how to set it."""
     if not ok:
@@ -146,14 +252,24 @@ def _parse_value(name: str, text: str, kind: Any) -> Any:
     raise ConfigError(f"--set {name}={text!r}: expected a value of type {type_name}")
 
 
-def resolve_preset(preset_cls: type[Preset], env_id: str, overrides: Mapping[str, Any]) -> Preset:
-    """Defaults, then the preset's tuned values for ``env_id``, then ``overrides``; validated.
+def resolve_preset(
+    preset_cls: type[Preset], env_id: str, overrides: Mapping[str, Any], protocol: str = "presets"
+) -> Preset:
+    """The preset of one run: its values for ``env_id`` under ``protocol``, then ``overrides``; validated.
 
-    ``overrides`` values may be strings (from ``--set key=value``) or already typed values.
+    ``presets``: the class defaults, then the agent's tuned values for ``env_id``. ``matched``: every
+    shared field from the matched table (:func:`matched_values`), the estimator fields from the class
+    and the agent's tuned values for them on ``env_id``. ``overrides`` values may be strings (from
+    ``--set key=value``) or already typed values.
     """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     hints = typing.get_type_hints(preset_cls)
     fields = {f.name for f in dataclasses.fields(preset_cls)}
     values: dict[str, Any] = dict(preset_cls.env_overrides.get(env_id, {}))
+    if protocol == "matched":
+        values = {k: v for k, v in values.items() if k in preset_cls.estimator_fields}
+        values.update(matched_values(preset_cls, env_id))
     for name, raw in overrides.items():
         if name not in fields:
             close = difflib.get_close_matches(name, sorted(fields), n=3)
@@ -162,6 +278,11 @@ def resolve_preset(preset_cls: type[Preset], env_id: str, overrides: Mapping[str
         values[name] = _parse_value(name, raw, hints[name]) if isinstance(raw, str) else raw
     preset = preset_cls(**values)
     preset.validate()
+    if protocol == "matched" and preset.normalize_advantages == "standardize":
+        raise ConfigError(
+            "normalize_advantages='standardize' adds a batch-mean baseline to every agent, so under --protocol "
+            "matched the estimators would not differ alone; use scale or off, or --protocol presets"
+        )
     return preset
 
 

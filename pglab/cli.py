@@ -83,6 +83,13 @@ def cli() -> None:
     help="Passed to gym.make; repeatable.",
 )
 @click.option(
+    "--protocol",
+    type=click.Choice(["presets", "matched"]),
+    default="presets",
+    show_default=True,
+    help="presets: the agent's tuned values; matched: the shared table of `pglab compare` (README).",
+)
+@click.option(
     "--target-return",
     type=float,
     help="Stop once the mean return of the last 100 episodes reaches this.",
@@ -136,6 +143,7 @@ def train(
     num_envs: int | None,
     sets: tuple[str, ...],
     env_kwargs: tuple[str, ...],
+    protocol: str,
     target_return: float | None,
     run_dir: str | None,
     wandb_mode: str,
@@ -166,6 +174,7 @@ def train(
         num_envs=num_envs,
         overrides=merged_pairs(ctx, "sets", parse_assignments(sets)),
         env_kwargs=merged_pairs(ctx, "env_kwargs", _parse_env_kwargs(env_kwargs)),
+        protocol=protocol,
         target_return=target_return,
         run_dir=run_dir,
         wandb_mode=wandb_mode,
@@ -208,6 +217,13 @@ def _report(summary: dict[str, Any]) -> None:
 @click.option("--seeds", default="0-4", show_default=True, help="Seeds: ranges and lists, e.g. 0-9 or 0,3,7-8.")
 @click.option("--total-steps", type=int, default=500_000, show_default=True, help="Environment steps per run.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every run.")
+@click.option(
+    "--protocol",
+    type=click.Choice(["matched", "presets"]),
+    default="matched",
+    show_default=True,
+    help="matched: every field but the estimator's is shared (README); presets: each agent's tuned preset.",
+)
 @click.option("--target-return", type=float, help="Stop each run once its last-100 mean return reaches this.")
 @click.option("--workers", type=int, help="Runs at once  [default: local: one per core; ray: the cluster's CPUs].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
@@ -226,6 +242,7 @@ def compare(
     seeds: str,
     total_steps: int,
     sets: tuple[str, ...],
+    protocol: str,
     target_return: float | None,
     workers: int | None,
     engine: str,
@@ -254,6 +271,7 @@ def compare(
         progress=progress,
         total_steps=total_steps,
         overrides=overrides,
+        protocol=protocol,
         target_return=target_return,
         name=name,
         checkpoint_every=checkpoint_every,

@@ -12,7 +12,7 @@ the tables::
 
     [set]
     lr = 0.003
-    value_epochs = 4
+    critic_epochs = 4
 
 This module reads TOML only: a config file is data, never code.
 """

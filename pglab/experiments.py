@@ -41,6 +41,7 @@ GRID_FIELDS = frozenset(
         "seed",
         "total_steps",
         "overrides",
+        "protocol",
         "target_return",
         "run_dir",
         "wandb_mode",
@@ -86,6 +87,7 @@ class GridSpec:
     out: Path
     total_steps: int = 500_000
     overrides: dict[str, str] = field(default_factory=dict)
+    protocol: str = "matched"  # matched: only the estimator fields differ between agents; presets: tuned presets
     target_return: float | None = None
     name: str | None = None  # the W&B group; default: the name of the output directory
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
@@ -104,6 +106,7 @@ class GridSpec:
         return {
             "total_steps": self.total_steps,
             "overrides": dict(self.overrides),
+            "protocol": self.protocol,
             "target_return": self.target_return,
             "train_options": dict(self.train_options),
         }
@@ -122,6 +125,7 @@ class GridSpec:
                         seed=seed,
                         total_steps=self.total_steps,
                         overrides=dict(self.overrides),
+                        protocol=self.protocol,
                         target_return=self.target_return,
                         wandb_mode=self.wandb_mode,
                         wandb_project=self.wandb_project,
@@ -161,7 +165,7 @@ class GridSpec:
             spec = get_agent(agent)
             for env, bare_id in zip(self.envs, bare_ids, strict=True):
                 try:
-                    resolve_preset(spec.preset, bare_id, self.overrides)
+                    resolve_preset(spec.preset, bare_id, self.overrides, self.protocol)
                 except ConfigError as exc:
                     raise ConfigError(f"{agent} on {env}: {exc}") from exc
 

@@ -36,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from pglab import envstate
-from pglab.agent import Agent, Preset, resolve_preset
+from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
 from pglab.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pglab.configfile import train_config_toml
 from pglab.environment import VECTORIZATION_MODES, make_vector_env
@@ -60,6 +60,7 @@ class TrainConfig:
     total_steps: int = 500_000
     num_envs: int | None = None  # None keeps the preset's
     overrides: dict[str, Any] = field(default_factory=dict)  # --set key=value, any preset field
+    protocol: str = "presets"  # presets: the agent's tuned values; matched: only the estimator fields differ
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to gym.make
     target_return: float | None = None
     run_dir: str | None = None
@@ -92,6 +93,8 @@ class TrainConfig:
             raise ConfigError(f"--grad-diagnostics-every must be >= 0; got {self.grad_diagnostics_every}")
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ConfigError(f"--target-return must be a finite number; got {self.target_return}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {self.protocol!r}")
 
     @classmethod
     def from_resolved(cls, resolved: dict[str, Any]) -> TrainConfig:
@@ -154,20 +157,24 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     overrides = dict(config.overrides)
     if config.num_envs is not None:
         overrides["num_envs"] = config.num_envs
-    preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides)
+    preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides, config.protocol)
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
     envs = make_vector_env(config.env, preset.num_envs, config.vectorization, config.env_kwargs)
-    # The policy is the first thing built from the seeded RNG: the same seed gives every agent the
-    # same initial policy weights, whatever critic it builds afterwards.
+    # Common random numbers: the policy is the first thing built from the seeded RNG, so the same seed
+    # gives every agent the same initial policy weights; whatever the agent builds next (a critic, the
+    # diagnostics) draws from a forked RNG, so the stream its actions are sampled from, and with it
+    # the first batch of experience, is the same for every agent too.
     policy = PolicyNetwork(
         envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes, preset.activation
     )
-    agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+    with torch.random.fork_rng(devices=[]):
+        agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
     resolved = {
         **dataclasses.asdict(config),
         "run_dir": str(run_dir),
         "hyperparameters": preset.to_dict(),
+        "estimator_fields": list(preset.estimator_fields),
         "observation_space": str(envs.single_observation_space),
         "action_space": str(envs.single_action_space),
         "versions": versions(),
@@ -176,9 +183,10 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     if config.grad_diagnostics_every:
         from pglab.grads import TrainingDiagnostics
 
-        diagnostics = TrainingDiagnostics(
-            config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
-        )
+        with torch.random.fork_rng(devices=[]):
+            diagnostics = TrainingDiagnostics(
+                config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
+            )
     collector = Collector(envs, policy.encoder, preset.num_steps)
     return Run(config, preset, envs, agent, collector, run_dir, resolved, diagnostics)
 

@@ -84,7 +84,7 @@ def test_list_shows_agents_envs_and_presets(run_cli):
     assert "CartPole-v1" in out and "pglab/CategoricalBandit-v0" in out
     assert "Pendulum-v1" not in out  # continuous actions are not listed
     code, out, _ = run_cli("list", "--agent", "reinforce-value", "--no-envs")
-    assert code == 0 and "gae_lambda" in out and "value_lr" in out
+    assert code == 0 and "gae_lambda" in out and "critic_lr" in out and "critic_update" in out
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -145,6 +145,7 @@ def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path: Path):
         (["--envs", "CartPol-v1"], "unknown environment 'CartPol-v1'"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--ray-address", "auto"], "--ray-address is for --engine ray"),
+        (["--set", "normalize_advantages=standardize"], "under --protocol matched the estimators would not differ"),
     ],
 )
 def test_bad_grid_input_gives_one_line_and_runs_nothing(tmp_path: Path, run_cli, args: list[str], message: str):

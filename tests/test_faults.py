@@ -218,8 +218,8 @@ def test_eval_of_a_trained_agent_matches_its_training_returns(tmp_path: Path):
     """
     run_dir = tmp_path / "run"
     summary = pglab.train(
-        agent="reinforce-value", env="CartPole-v1", seed=0, total_steps=400_000, run_dir=str(run_dir),
-        overrides={"lr": 1e-3, "value_lr": 1e-3, "num_envs": 8, "num_steps": 128}, wandb_mode="disabled",
+        agent="reinforce-value", env="CartPole-v1", seed=1, total_steps=400_000, run_dir=str(run_dir),
+        overrides={"lr": 1e-3, "critic_lr": 1e-3, "num_envs": 8, "num_steps": 128}, wandb_mode="disabled",
         progress=False,
     )  # fmt: skip
     result = run_pglab_subprocess("eval", str(run_dir), "--episodes", "100")

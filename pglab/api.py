@@ -59,17 +59,22 @@ def train(config: Any = None, /, **options: Any) -> dict[str, Any]:
     return run_training(config)
 
 
-def resume(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Continue the run in ``run_dir`` from its last checkpoint (as ``pglab train --resume``)."""
+def resume(
+    run_dir: str | Path, total_steps: int | None = None, progress: bool = True, trusted_modules: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its last checkpoint (as ``pglab train --resume``).
+
+    ``trusted_modules``: plug-in modules the run's ``module:EnvId`` may import (``--trust-env-module``).
+    """
     from pglab.train import resume as resume_run
 
-    return resume_run(run_dir, total_steps=total_steps, progress=progress)
+    return resume_run(run_dir, total_steps=total_steps, progress=progress, trusted_modules=tuple(trusted_modules))
 
 
 def evaluate(source: str | Path, **options: Any) -> dict[str, Any]:
     """Evaluate a run directory's (or checkpoint file's) policy; writes and returns the result.
 
-    Options: ``episodes``, ``greedy``, ``env_id``, ``seed``, ``video`` and ``json_path`` (default:
+    Options: ``episodes``, ``greedy``, ``env_id``, ``seed``, ``video``, ``trusted_modules`` and ``json_path`` (default:
     one file per mode beside the checkpoint, see :func:`pglab.evaluate.default_result_path`).
     """
     from pglab.evaluate import evaluate_and_save

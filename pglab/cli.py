@@ -49,6 +49,17 @@ def _wandb_options(command: Any) -> Any:
     return command
 
 
+# A run directory may name its environment as module:EnvId; importing that module would run its code,
+# so pglab does it only for a module the user names here (or in --env).
+TRUST_OPTION = click.option(
+    "--trust-env-module",
+    "trusted_modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE when the run's environment id (module:EnvId) names it; repeatable.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pglab")
 def cli() -> None:
@@ -135,6 +146,7 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Continue the run in this directory from its last checkpoint (other flags but --total-steps are ignored).",
 )
+@TRUST_OPTION
 def train(
     agent: str,
     env_id: str,
@@ -157,6 +169,7 @@ def train(
     progress: bool,
     grad_diagnostics_every: int,
     resume_dir: str | None,
+    trusted_modules: tuple[str, ...],
 ) -> None:
     """Train one agent on one environment and write its run directory."""
     ctx = click.get_current_context()
@@ -164,7 +177,7 @@ def train(
     from pglab.train import TrainConfig
 
     if resume_dir is not None:
-        _report(api.resume(resume_dir, total_steps=total_steps, progress=progress))
+        _report(api.resume(resume_dir, total_steps=total_steps, progress=progress, trusted_modules=trusted_modules))
         return
     config = TrainConfig(
         agent=agent,
@@ -355,14 +368,29 @@ def runs(
     type=click.Path(dir_okay=False),
     help="Default: eval-sampled.json, eval-greedy.json or eval-<mode>-<env>.json beside the checkpoint.",
 )
+@TRUST_OPTION
 def eval_command(
-    source: str, episodes: int, greedy: bool, env_id: str | None, seed: int, video: str | None, json_path: str | None
+    source: str,
+    episodes: int,
+    greedy: bool,
+    env_id: str | None,
+    seed: int,
+    video: str | None,
+    json_path: str | None,
+    trusted_modules: tuple[str, ...],
 ) -> None:
     """Evaluate a run directory's (or a checkpoint file's) policy: mean return with a 95% CI."""
     from pglab import api
 
     result = api.evaluate(
-        source, episodes=episodes, greedy=greedy, env_id=env_id, seed=seed, video=video, json_path=json_path
+        source,
+        episodes=episodes,
+        greedy=greedy,
+        env_id=env_id,
+        seed=seed,
+        video=video,
+        json_path=json_path,
+        trusted_modules=trusted_modules,
     )
     if episodes > 1:
         low, high = result["ci95"]

@@ -6,15 +6,17 @@ plug-ins reach Gymnasium's registry two ways, both supported:
 * an installed distribution declares an entry point in the ``pglab.envs`` group naming a module
   whose import calls ``gymnasium.register`` (Gymnasium 1.x no longer loads entry points itself,
   so pglab imports every such module at start; pglab's own envs/ registers this way);
-* ``--env some_module:MyEnv-v0`` (Gymnasium's own syntax) imports ``some_module`` first.
+* ``--env some_module:MyEnv-v0`` (Gymnasium's own syntax) imports ``some_module`` first -- only
+  when the id comes from the user, never from a file pglab opens (see :func:`refuse_unnamed_module`).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -45,6 +47,28 @@ def load_env_plugins() -> tuple[str, ...]:
         else:
             loaded.append(entry.value)
     return tuple(loaded)
+
+
+def env_module(env_id: str) -> str:
+    """The plug-in module named by ``module:EnvId`` ('' for a bare id)."""
+    return env_id.rpartition(":")[0]
+
+
+def refuse_unnamed_module(env_id: str, source: str, trusted_modules: Collection[str] = ()) -> None:
+    """Refuse an environment id read from a file if making it would import a module the user did not name.
+
+    Importing a module runs its code, so a run directory naming ``helpers:CartPole-v1`` beside a
+    helpers.py would run that file on ``pglab eval``. pglab imports the module of an id it read from
+    a file (config.json, a checkpoint) only if the user named the module (``--trust-env-module``, or
+    the id itself on the command line) or it is already imported, which runs nothing.
+    """
+    module = env_module(env_id)
+    if module and module not in trusted_modules and module not in sys.modules:
+        raise EnvironmentSetupError(
+            f"{source} names environment {env_id!r}, whose module {module!r} pglab would have to import (run) "
+            f"to make it; pglab imports no module named by a file it opens: if you trust {module}, "
+            f"add --trust-env-module {module}"
+        )
 
 
 def resolve_env_id(env_id: str) -> str:

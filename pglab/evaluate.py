@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ import torch
 from pglab import estimators as est
 from pglab import stats
 from pglab.checkpoint import CHECKPOINT, load_checkpoint
-from pglab.environment import resolve_env_id
+from pglab.environment import refuse_unnamed_module, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
+from pglab.limits import check_seed, fits_type, type_name
 from pglab.policy import PolicyNetwork
 from pglab.runlog import write_json
 from pglab.video import finish_recording, record_first_episode, video_unavailable
@@ -35,6 +37,33 @@ def locate_checkpoint(path: str | Path) -> Path:
     return path
 
 
+# What evaluate reads from a checkpoint's config_json, and the type each must have.
+_CHECKPOINT_CONFIG = {
+    "env": str,
+    "env_kwargs": dict[str, Any],
+    "observation_space": str,
+    "action_space": str,
+    "hyperparameters": dict[str, Any],
+}
+
+
+def checkpoint_config(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The run configuration a checkpoint carries, checked to hold what evaluation reads from it."""
+    try:
+        config = json.loads(checkpoint["config_json"])
+        hyper = config["hyperparameters"]
+        fields = {**_CHECKPOINT_CONFIG, "hidden_sizes": tuple[int, ...], "activation": str}
+        values = {**{k: config[k] for k in _CHECKPOINT_CONFIG}, **{k: hyper[k] for k in ("hidden_sizes", "activation")}}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} lacks its run configuration ({exc!r}); it is not a checkpoint pglab wrote"
+        ) from exc
+    for name, value in values.items():
+        if not fits_type(value, fields[name]):
+            raise CheckpointError(f"{path}: its {name} must be {type_name(fields[name])}; got {value!r:.80}")
+    return config
+
+
 def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
     """The checkpoint's policy, checked against ``env``'s spaces."""
     config = json.loads(checkpoint["config_json"])
@@ -46,7 +75,11 @@ def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
         )
     hyper = config["hyperparameters"]
     policy = PolicyNetwork(env.observation_space, int(env.action_space.n), hyper["hidden_sizes"], hyper["activation"])
-    policy.load_state_dict(checkpoint["agent"]["policy"])
+    try:
+        policy.load_state_dict(checkpoint["agent"]["policy"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise CheckpointError(f"the checkpoint's policy weights do not fit its own configuration ({detail})") from exc
     policy.eval()
     return policy
 
@@ -73,13 +106,23 @@ def evaluate(
     env_id: str | None = None,
     seed: int = 10_000,
     video: str | Path | None = None,
+    trusted_modules: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Run ``episodes`` episodes of the saved policy; returns mean, std and a 95% confidence interval."""
+    """Run ``episodes`` episodes of the saved policy; returns mean, std and a 95% confidence interval.
+
+    ``env_id`` (the user's) replaces the checkpoint's environment. The checkpoint's own
+    ``module:EnvId`` is made only if ``module`` is in ``trusted_modules`` or already imported: a
+    checkpoint never makes pglab import (run) a module.
+    """
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1; got {episodes}")
+    check_seed(seed)
+    check_seed(seed + episodes - 1, "--seed + --episodes - 1")
     path = locate_checkpoint(source)
     checkpoint = load_checkpoint(path)
-    config = json.loads(checkpoint["config_json"])
+    config = checkpoint_config(checkpoint, path)
+    if env_id is None:
+        refuse_unnamed_module(config["env"], str(path), trusted_modules)
     env_name = env_id or config["env"]
     env = _make_env(resolve_env_id(env_name), config.get("env_kwargs", {}), video is not None)
     if video:

@@ -235,11 +235,16 @@ def execute(task: RunTask) -> Outcome:
     The grid must go on when a run fails, so every exception becomes an Outcome with its error in one
     line; the run's own directory keeps its summary.json and last checkpoint for a later retry.
     """
+    from pglab.environment import env_module
     from pglab.train import resume, train
 
     action = "resumed" if task.resume else "started"
     try:
-        summary = resume(task.run_dir, progress=False) if task.resume else train(task.config)
+        summary = (
+            resume(task.run_dir, progress=False, trusted_modules=[env_module(task.config.env)])
+            if task.resume
+            else train(task.config)
+        )
     except KeyboardInterrupt:
         return Outcome.of(task, "interrupted", action, read_summary(task.run_dir))
     except Exception as exc:

@@ -23,7 +23,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import typing
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -39,8 +40,9 @@ from pglab import envstate
 from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
 from pglab.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from pglab.configfile import train_config_toml
-from pglab.environment import VECTORIZATION_MODES, make_vector_env
+from pglab.environment import VECTORIZATION_MODES, make_vector_env, refuse_unnamed_module
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
+from pglab.limits import check_seed, fits_type, type_name
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
@@ -79,6 +81,7 @@ class TrainConfig:
     capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
 
     def validate(self) -> None:
+        check_seed(self.seed)
         if self.total_steps <= 0:
             raise ConfigError(f"--total-steps must be positive; got {self.total_steps}")
         if self.num_envs is not None and self.num_envs < 1:
@@ -97,10 +100,19 @@ class TrainConfig:
             raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {self.protocol!r}")
 
     @classmethod
-    def from_resolved(cls, resolved: dict[str, Any]) -> TrainConfig:
-        """The config back from a run's config.json (which also holds hyperparameters and versions)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in resolved.items() if k in names}
+    def from_resolved(cls, resolved: dict[str, Any], source: str = "config.json") -> TrainConfig:
+        """The config back from a run's config.json (which also holds hyperparameters and versions).
+
+        A value of the wrong type (a seed of "abc", num_envs of 1e9) is a ConfigError naming ``source``.
+        """
+        hints = typing.get_type_hints(cls)
+        values = {k: v for k, v in resolved.items() if k in hints}
+        for name, value in values.items():
+            if not fits_type(value, hints[name]):
+                raise ConfigError(
+                    f"{source}: {name} must be {type_name(hints[name])}; got {value!r}; "
+                    "this file was not written by pglab or was edited"
+                )
         values["wandb_tags"] = tuple(values.get("wandb_tags") or ())
         return cls(**values)
 
@@ -215,16 +227,36 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     return run_loop(run)
 
 
-def resume(run_dir: str | Path, total_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The TrainConfig saved in ``run_dir``/config.json; one CheckpointError or ConfigError line if unusable."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a pglab run directory (no config.json); check the path")
+    try:
+        resolved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(resolved, dict):
+        raise CheckpointError(f"{path} holds no configuration (a JSON object); it was not written by pglab")
+    return TrainConfig.from_resolved(resolved, source=str(path))
+
+
+def resume(
+    run_dir: str | Path,
+    total_steps: int | None = None,
+    progress: bool = True,
+    trusted_modules: Collection[str] = (),
+) -> dict[str, Any]:
     """Continue the run in ``run_dir`` from its last checkpoint; returns the final summary.
 
     The metrics rows logged after that checkpoint are dropped and produced again, so metrics.jsonl
-    ends with no duplicate and no missing step.
+    ends with no duplicate and no missing step. An environment ``module:EnvId`` in config.json is
+    made only if ``module`` is in ``trusted_modules`` (``--trust-env-module``) or already imported:
+    resuming a run directory never runs code it carries.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise CheckpointError(f"{run_dir} is not a pglab run directory (no config.json); check the path")
-    config = TrainConfig.from_resolved(json.loads((run_dir / "config.json").read_text()))
+    config = read_run_config(run_dir)
+    refuse_unnamed_module(config.env, str(run_dir / "config.json"), trusted_modules)
     config.run_dir, config.progress = str(run_dir), progress
     if total_steps is not None:
         config.total_steps = total_steps

@@ -7,12 +7,16 @@ README's "Bad input" table names the test behind each of its rows.
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 import pglab
+from tests.helpers import read_json, run_pglab_subprocess
 
 
 def one_line_error(code: int, err: str) -> str:
@@ -96,3 +100,58 @@ def test_eval_of_an_env_without_render_mode(bandit_run: Path, run_cli):
 )
 def test_a_flag_click_rejects_gives_one_line(run_cli, args, expected):
     assert one_line_error(*run_cli(*args)[::2]).startswith(expected)
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("cartpole") / "run"
+    pglab.train(
+        agent="reinforce", env="CartPole-v1", total_steps=512, overrides={"num_envs": 2, "num_steps": 256},
+        run_dir=str(run_dir), wandb_mode="disabled", progress=False,
+    )  # fmt: skip
+    return run_dir
+
+
+def copy_run(run_dir: Path, to: Path) -> Path:
+    shutil.copytree(run_dir, to)
+    return to
+
+
+def test_a_run_directory_never_makes_pglab_import_its_module(cartpole_run: Path, tmp_path: Path, run_cli, monkeypatch):
+    """Issue 11.5: a weights-only-valid checkpoint naming helpers:CartPole-v1, a helpers.py beside it that
+    would leave a marker file: eval, resume, grads, report and runs open the directory and run nothing."""
+    run_dir = copy_run(cartpole_run, tmp_path / "run")
+    marker = tmp_path / "pwned"
+    (run_dir / "helpers.py").write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+    config = read_json(run_dir / "config.json")
+    (run_dir / "config.json").write_text(json.dumps({**config, "env": "helpers:CartPole-v1"}))
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    saved = json.loads(checkpoint["config_json"])
+    checkpoint.update(env="helpers:CartPole-v1", config_json=json.dumps({**saved, "env": "helpers:CartPole-v1"}))
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+
+    # As reported: `python -m pglab eval .` from inside the directory, where helpers.py is importable.
+    result = run_pglab_subprocess("eval", ".", "--episodes", "1", cwd=run_dir)
+    line = one_line_error(result.returncode, result.stderr)
+    assert "names environment 'helpers:CartPole-v1'" in line and "add --trust-env-module helpers" in line
+    monkeypatch.syspath_prepend(str(run_dir))  # the same, in-process, for every other command
+    for args in (("eval", str(run_dir)), ("train", "--resume", str(run_dir))):
+        assert "add --trust-env-module helpers" in one_line_error(*run_cli(*args)[::2])
+    for args in (
+        ("grads", "--env", "CartPole-v1", "--agents", "reinforce", "--checkpoint", str(run_dir / "checkpoint.pt"),
+         "--samples", "2", "--warmup", "0", "--batch-episodes", "2", "--reference", "large-batch",
+         "--reference-samples", "2", "--out", str(tmp_path / "grads")),
+        ("report", str(run_dir), "--out", str(tmp_path / "report")),
+        ("runs", str(tmp_path)),
+    ):  # fmt: skip
+        code, _, err = run_cli(*args)
+        assert code == 0, err
+    assert not marker.exists() and "helpers" not in sys.modules
+
+    # Named by the user, the module is imported (and here it only leaves its marker).
+    try:
+        code, _, err = run_cli("eval", str(run_dir), "--episodes", "1", "--trust-env-module", "helpers")
+        assert code == 0, err
+        assert marker.exists()
+    finally:
+        sys.modules.pop("helpers", None)

@@ -1,0 +1,63 @@
+"""What pglab accepts before it starts anything: seeds, the types of values read from files, memory.
+
+Every check here turns a value that would end in a traceback or a hang deep inside numpy, torch or
+Gymnasium into one ConfigError line naming the value and the way to fix it, raised before anything
+is allocated or written.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pglab.errors import ConfigError
+
+MAX_SEED = 2**32 - 1  # numpy's global seeding (np.random.seed) takes no larger seed
+
+
+def check_seed(seed: Any, name: str = "--seed") -> int:
+    """``seed`` if it is an integer in [0, 2**32 - 1], else a ConfigError naming ``name``."""
+    if not fits_type(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"{name} must be an integer from 0 to {MAX_SEED}; got {seed!r}")
+    return seed
+
+
+def fits_type(value: Any, hint: Any) -> bool:
+    """Whether a value read from JSON or TOML fits the annotation ``hint`` of a config field.
+
+    An int is no float's impostor (JSON writes 1.0 as 1), but a bool is no number and a float is no
+    int: ``num_steps = 1e30`` must not reach ``torch.empty``.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits_type(value, arg) for arg in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, (list, tuple)) and all(fits_type(v, item) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    return True  # a type this check does not know: the field's own validation decides
+
+
+def type_name(hint: Any) -> str:
+    """``int | None`` -> 'int or null'; for the one line that says what was expected."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(type_name(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is tuple:
+        return f"a list of {type_name(typing.get_args(hint)[0])}"
+    return getattr(hint, "__name__", str(hint))

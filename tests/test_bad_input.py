@@ -155,3 +155,39 @@ def test_a_run_directory_never_makes_pglab_import_its_module(cartpole_run: Path,
         assert marker.exists()
     finally:
         sys.modules.pop("helpers", None)
+
+
+def edited_run(run_dir: Path, to: Path, **config: Any) -> Path:
+    """A copy of ``run_dir`` whose config.json has ``config`` written over it."""
+    copy_run(run_dir, to)
+    (to / "config.json").write_text(json.dumps({**read_json(to / "config.json"), **config}))
+    return to
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        ({"seed": "abc"}, "config.json: seed must be int; got 'abc'"),
+        ({"num_envs": 1e9}, "config.json: num_envs must be int or null; got 1000000000.0"),
+        ({"seed": -1}, "--seed must be an integer from 0 to 4294967295; got -1"),
+    ],
+)
+def test_an_edited_config_json_gives_one_line_on_resume(cartpole_run: Path, tmp_path: Path, run_cli, edit, expected):
+    """Issue 11.10: config.json values of the wrong type or range stop --resume before anything is built."""
+    run_dir = edited_run(cartpole_run, tmp_path / "run", **edit)
+    assert expected in one_line_error(*run_cli("train", "--resume", str(run_dir))[::2])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--seed", "-1"), "--seed must be an integer from 0 to 4294967295; got -1"),
+        (("--seed", str(2**70)), f"--seed must be an integer from 0 to 4294967295; got {2**70}"),
+    ],
+)
+def test_a_bad_training_value_gives_one_line(tmp_path: Path, run_cli, args, expected):
+    """Issue 11.10: values that used to end in a traceback from numpy, torch or Gymnasium."""
+    run_dir = tmp_path / "r"
+    code, _, err = run_cli("train", "--run-dir", str(run_dir), "--wandb-mode", "disabled", "--no-progress", *args)
+    assert expected in one_line_error(code, err)
+    assert not run_dir.exists()

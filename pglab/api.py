@@ -104,13 +104,18 @@ def compare(
     workers: int | None = None,
     ray_address: str | None = None,
     progress: bool = True,
+    sweep: Mapping[str, Iterable[str]] | None = None,
+    tune_seeds: str | Iterable[int] | None = None,
+    criterion: str = "auc",
     **options: Any,
 ) -> Any:
     """Run every agent on every environment with every seed (as ``pglab compare``); resumable.
 
-    ``options`` are :class:`pglab.experiments.GridSpec` fields (total_steps, overrides, target_return,
-    name, checkpoint_every, train_options, wandb_*). Returns the grid's
-    :class:`~pglab.experiments.GridResult`.
+    ``options`` are :class:`pglab.experiments.GridSpec` fields (total_steps, overrides, protocol,
+    target_return, name, checkpoint_every, train_options, wandb_*). Returns the grid's
+    :class:`~pglab.experiments.GridResult`. With ``sweep`` (``{"lr": ["3e-4", "1e-3"]}``) and
+    ``tune_seeds``, every agent gets an equal tuning budget first (:mod:`pglab.tuning`); ``seeds``
+    are then the evaluation seeds, and the result a :class:`~pglab.tuning.SweepResult`.
     """
     from pglab.experiments import GridSpec, parse_seeds, run_grid
 
@@ -123,7 +128,19 @@ def compare(
         out=Path(out),
         **fields,
     )
-    return run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
+    if sweep is None and tune_seeds is None:
+        return run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
+    from pglab.tuning import SweepSpec, run_sweep
+
+    if not sweep or tune_seeds is None:
+        raise ConfigError("an equal tuning budget needs both --sweep KEY=v1,v2,... and --tune-seeds, e.g. 100-102")
+    tuning = SweepSpec(
+        spec,
+        {key: tuple(str(v) for v in values) for key, values in sweep.items()},
+        parse_seeds(tune_seeds) if isinstance(tune_seeds, str) else tuple(int(s) for s in tune_seeds),
+        criterion,
+    )
+    return run_sweep(tuning, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
 
 
 def report(directory: str | Path, out: str | Path | None = None) -> Any:

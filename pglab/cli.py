@@ -238,6 +238,22 @@ def _report(summary: dict[str, Any]) -> None:
     help="matched: every field but the estimator's is shared (README); presets: each agent's tuned preset.",
 )
 @click.option("--target-return", type=float, help="Stop each run once its last-100 mean return reaches this.")
+@click.option(
+    "--sweep",
+    "sweeps",
+    multiple=True,
+    metavar="KEY=V1,V2,...",
+    help="Equal tuning budget: every agent runs every point (the product of the sweeps) on --tune-seeds; "
+    "its best point then runs on --seeds. Repeatable.",
+)
+@click.option("--tune-seeds", help="Seeds of the tuning runs (with --sweep); must not overlap --seeds.")
+@click.option(
+    "--criterion",
+    type=click.Choice(["auc", "final", "steps-to-target"]),
+    default="auc",
+    show_default=True,
+    help="How --sweep chooses: area under the learning curve / budget, final return, steps to --target-return.",
+)
 @click.option("--workers", type=int, help="Runs at once  [default: local: one per core; ray: the cluster's CPUs].")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--ray-address", help="Address of an existing Ray cluster (default: start a local Ray instance).")
@@ -257,6 +273,9 @@ def compare(
     sets: tuple[str, ...],
     protocol: str,
     target_return: float | None,
+    sweeps: tuple[str, ...],
+    tune_seeds: str | None,
+    criterion: str,
     workers: int | None,
     engine: str,
     ray_address: str | None,
@@ -270,9 +289,11 @@ def compare(
     """Run every agent on every environment with every seed; rerun the same command to resume."""
     from pglab import api
     from pglab.experiments import parse_names, parse_seeds
+    from pglab.tuning import parse_sweep
 
     ctx = click.get_current_context()
     overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
+    sweep = parse_sweep(sweeps) if sweeps else None
     result = api.compare(
         parse_names(agents, "--agents"),
         parse_names(env_ids, "--envs"),
@@ -282,6 +303,9 @@ def compare(
         workers=workers,
         ray_address=ray_address,
         progress=progress,
+        sweep=sweep,
+        tune_seeds=tune_seeds,
+        criterion=criterion,
         total_steps=total_steps,
         overrides=overrides,
         protocol=protocol,
@@ -295,8 +319,10 @@ def compare(
     click.echo(result.table())
     if result.failed:
         click.echo(
-            f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in {out}/status.json); "
-            "rerun the same command to retry them",
+            f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in {out}/status.json"
+            + (", tune/status.json and eval/status.json" if sweep else "")
+            + "); rerun the same command to retry them"
+            + ("; the tuned points are chosen once every tuning run has finished" if sweep else ""),
             err=True,
         )
         sys.exit(1)

@@ -15,6 +15,7 @@ runs themselves are executed by an engine (:mod:`pglab.engines`): a local proces
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -77,6 +78,16 @@ def parse_names(text: str, flag: str) -> tuple[str, ...]:
     return names
 
 
+def pair_key(env: str, agent: str) -> str:
+    """The key of one agent on one environment in GridSpec.chosen."""
+    return f"{env}|{agent}"
+
+
+def point_suffix(point: dict[str, str]) -> str:
+    """``{"lr": "1e-3"}`` -> ``"__lr=1e-3"``: a sweep point in a run directory's name ("" for none)."""
+    return "".join(f"__{re.sub(r'[^A-Za-z0-9_.=-]+', '-', f'{k}={v}')}" for k, v in point.items())
+
+
 @dataclass
 class GridSpec:
     """What a grid runs: every agent on every environment with every seed, under the same settings."""
@@ -95,6 +106,10 @@ class GridSpec:
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
     train_options: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field, same for every run
+    # Sweep points (pglab.tuning): every agent on every env runs every point, each point a few --set values.
+    points: tuple[dict[str, str], ...] = ({},)
+    # Tuned points: "<env>|<agent>" -> the --set values chosen for that agent on that env alone.
+    chosen: dict[str, dict[str, str]] = field(default_factory=dict)
     command_toml: str | None = None  # the `pglab compare` options as a --config file, saved as OUT/compare.toml
 
     @property
@@ -109,35 +124,41 @@ class GridSpec:
             "protocol": self.protocol,
             "target_return": self.target_return,
             "train_options": dict(self.train_options),
+            "points": [dict(p) for p in self.points],
+            "chosen": {k: dict(v) for k, v in self.chosen.items()},
         }
 
+    def extra_overrides(self, env: str, agent: str) -> list[dict[str, str]]:
+        """The --set values each run of ``agent`` on ``env`` adds to the grid's own: one per point."""
+        chosen = self.chosen.get(pair_key(env, agent), {})
+        return [{**chosen, **point} for point in self.points]
+
     def configs(self) -> list[Any]:
-        """One TrainConfig per run, in a stable order (environment, agent, seed)."""
+        """One TrainConfig per run, in a stable order (environment, agent, point, seed)."""
         from pglab.train import TrainConfig, run_name
 
         configs = []
-        for env in self.envs:
-            for agent in self.agents:
-                for seed in self.seeds:
-                    config = TrainConfig(
-                        agent=agent,
-                        env=env,
-                        seed=seed,
-                        total_steps=self.total_steps,
-                        overrides=dict(self.overrides),
-                        protocol=self.protocol,
-                        target_return=self.target_return,
-                        wandb_mode=self.wandb_mode,
-                        wandb_project=self.wandb_project,
-                        wandb_entity=self.wandb_entity,
-                        wandb_group=self.group,
-                        checkpoint_every=self.checkpoint_every,
-                        torch_threads=1,
-                        progress=False,
-                        **self.train_options,
-                    )
-                    config.run_dir = str(Path(self.out) / "runs" / run_name(config))
-                    configs.append(config)
+        for env, agent in itertools.product(self.envs, self.agents):
+            for extra, seed in itertools.product(self.extra_overrides(env, agent), self.seeds):
+                config = TrainConfig(
+                    agent=agent,
+                    env=env,
+                    seed=seed,
+                    total_steps=self.total_steps,
+                    overrides={**self.overrides, **extra},
+                    protocol=self.protocol,
+                    target_return=self.target_return,
+                    wandb_mode=self.wandb_mode,
+                    wandb_project=self.wandb_project,
+                    wandb_entity=self.wandb_entity,
+                    wandb_group=self.group,
+                    checkpoint_every=self.checkpoint_every,
+                    torch_threads=1,
+                    progress=False,
+                    **self.train_options,
+                )
+                config.run_dir = str(Path(self.out) / "runs" / (run_name(config) + point_suffix(extra)))
+                configs.append(config)
         return configs
 
     def _check_train_options(self) -> None:
@@ -164,10 +185,11 @@ class GridSpec:
         for agent in self.agents:
             spec = get_agent(agent)
             for env, bare_id in zip(self.envs, bare_ids, strict=True):
-                try:
-                    resolve_preset(spec.preset, bare_id, self.overrides, self.protocol)
-                except ConfigError as exc:
-                    raise ConfigError(f"{agent} on {env}: {exc}") from exc
+                for extra in self.extra_overrides(env, agent):
+                    try:
+                        resolve_preset(spec.preset, bare_id, {**self.overrides, **extra}, self.protocol)
+                    except ConfigError as exc:
+                        raise ConfigError(f"{agent} on {env}: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,11 @@ def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path: Path):
         (["--workers", "0"], "--workers must be at least 1"),
         (["--ray-address", "auto"], "--ray-address is for --engine ray"),
         (["--set", "normalize_advantages=standardize"], "under --protocol matched the estimators would not differ"),
+        (["--sweep", "lr=1e-3,3e-3", "--tune-seeds", "0-2"], "--tune-seeds and --seeds overlap in 0"),
+        (["--tune-seeds", "5"], "needs both --sweep"),
+        (["--sweep", "lr"], "expected KEY=v1,v2"),
+        (["--sweep", "lr=1e-3", "--tune-seeds", "5", "--criterion", "steps-to-target"], "needs --target-return"),
+        (["--sweep", "lr=-1", "--tune-seeds", "5"], "lr=-1.0 must be a positive number"),
     ],
 )
 def test_bad_grid_input_gives_one_line_and_runs_nothing(tmp_path: Path, run_cli, args: list[str], message: str):

@@ -1,0 +1,77 @@
+"""`pglab compare --sweep`: an equal tuning budget, end to end and its criteria on known curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pglab.tuning import PointScore, choose, criterion_value, parse_sweep, sweep_points
+from tests.helpers import read_json
+
+
+def write_run(run: Path, rows: list[dict], **summary) -> Path:
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"agent": "a", "env": "E-v0", "seed": 0}))
+    base = {"agent": "a", "env": "E-v0", "seed": 0, "status": "finished", "return_mean_last100": 25.0,
+            "solved_at_step": None}  # fmt: skip
+    (run / "summary.json").write_text(json.dumps({**base, **summary}))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return run
+
+
+def test_each_criterion_on_a_known_curve(tmp_path: Path):
+    rows = [{"global_step": 1000, "charts/episodic_return": 10.0}, {"global_step": 2000},
+            {"global_step": 2000, "charts/episodic_return": 30.0}]  # fmt: skip
+    run = write_run(tmp_path / "run", rows, solved_at_step=2000)
+    # held at 10 before step 1000, linear to 30 at 2000, held at 30 to the budget: 90000 / 4000 = 22.5
+    assert criterion_value(run, "auc", 4000) == pytest.approx(22.5, abs=0.05)
+    assert criterion_value(run, "final", 4000) == 25.0
+    assert criterion_value(run, "steps-to-target", 4000) == 2000.0
+    unsolved = write_run(tmp_path / "unsolved", rows)
+    assert criterion_value(unsolved, "steps-to-target", 4000) == 4000.0  # never reached: the whole budget
+    failed = write_run(tmp_path / "failed", rows, status="failed")
+    assert criterion_value(failed, "auc", 4000) is None
+
+
+def test_the_best_mean_is_chosen_and_fewer_steps_are_better():
+    scores = [PointScore({"lr": str(lr)}, [m], m, m, m) for lr, m in ((1, 5.0), (2, 9.0), (3, 7.0))]
+    assert choose(scores, "auc").point == {"lr": "2"}
+    assert choose(scores, "steps-to-target").point == {"lr": "1"}
+    scores.append(PointScore({"lr": "4"}, [], float("nan"), float("nan"), float("nan")))  # no finished run
+    assert choose(scores, "final").point == {"lr": "2"}
+
+
+def test_sweep_points_are_the_product_of_the_sweeps():
+    sweep = parse_sweep(["lr=1e-3,3e-3", "ent_coef=0,0.01"])
+    assert sweep_points(sweep) == (
+        {"lr": "1e-3", "ent_coef": "0"}, {"lr": "1e-3", "ent_coef": "0.01"},
+        {"lr": "3e-3", "ent_coef": "0"}, {"lr": "3e-3", "ent_coef": "0.01"},
+    )  # fmt: skip
+
+
+def test_an_equal_tuning_budget_tunes_every_agent_alike_then_evaluates_each_choice(tmp_path: Path, run_cli):
+    out = tmp_path / "sweep"
+    args = ["compare", "--agents", "reinforce,reinforce-rloo", "--envs", "CartPole-v1", "--seeds", "0",
+            "--tune-seeds", "7", "--sweep", "lr=1e-4,3e-2", "--criterion", "final", "--total-steps", "2048",
+            "--workers", "2", "--out", str(out), "--wandb-mode", "disabled", "--no-progress"]  # fmt: skip
+    code, stdout, stderr = run_cli(*args)
+    assert code == 0, stderr
+    tuning = read_json(out / "tuning.json")
+    for agent in ("reinforce", "reinforce-rloo"):
+        finals = {lr: read_json(out / "tune" / "runs" / f"CartPole-v1__{agent}__7__lr={lr}" / "summary.json")[
+            "return_mean_last100"] for lr in ("1e-4", "3e-2")}  # fmt: skip
+        best = max(finals, key=finals.get)
+        assert tuning["chosen"][f"CartPole-v1|{agent}"] == {"lr": best}
+        assert [s["values"] for s in tuning["scores"][f"CartPole-v1|{agent}"]] == [[finals["1e-4"]], [finals["3e-2"]]]
+        config = read_json(out / "eval" / "runs" / f"CartPole-v1__{agent}__0__lr={best}" / "config.json")
+        assert config["seed"] == 0 and config["hyperparameters"]["lr"] == float(best)
+        assert config["wandb_group"] == "sweep" and config["protocol"] == "matched"
+    assert len(list((out / "eval" / "runs").iterdir())) == 2 and "chosen points:" in stdout
+    assert "Caveat: 1 tuning seeds" in (out / "tuning.md").read_text()
+
+    code, _, _ = run_cli(*args)  # resumable: nothing runs again
+    assert code == 0
+    statuses = [*read_json(out / "tune" / "status.json").values(), *read_json(out / "eval" / "status.json").values()]
+    assert {s["action"] for s in statuses} == {"skipped"}

@@ -114,6 +114,12 @@ def cli() -> None:
 @click.option("--wandb-group", default=None, help="Default: the environment id.")
 @click.option("--wandb-tag", "wandb_tags", multiple=True, help="Default: the agent and the env; repeatable.")
 @click.option(
+    "--tensorboard/--no-tensorboard",
+    default=True,
+    show_default=True,
+    help="Also write every metrics row as TensorBoard scalars in the run directory (tensorboard --logdir runs).",
+)
+@click.option(
     "--capture-video",
     is_flag=True,
     help="Record one episode of the trained policy (videos/eval.mp4, and W&B); needs pglab[video].",
@@ -163,6 +169,7 @@ def train(
     wandb_entity: str | None,
     wandb_group: str | None,
     wandb_tags: tuple[str, ...],
+    tensorboard: bool,
     capture_video: bool,
     vectorization: str,
     checkpoint_every: int,
@@ -195,6 +202,7 @@ def train(
         wandb_entity=wandb_entity,
         wandb_group=wandb_group,
         wandb_tags=wandb_tags,
+        tensorboard=tensorboard,
         capture_video=capture_video,
         vectorization=vectorization,
         checkpoint_every=checkpoint_every,
@@ -263,6 +271,7 @@ def _report(summary: dict[str, Any]) -> None:
     "--checkpoint-every", type=int, default=20_000, show_default=True, help="Steps between checkpoints of a run."
 )
 @click.option("--grad-diagnostics-every", type=int, default=0, show_default=True, help="As for pglab train; 0: never.")
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True, help="As for pglab train.")
 @_wandb_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def compare(
@@ -283,6 +292,7 @@ def compare(
     name: str | None,
     checkpoint_every: int,
     grad_diagnostics_every: int,
+    tensorboard: bool,
     progress: bool,
     **wandb_settings: str | None,
 ) -> None:
@@ -312,7 +322,10 @@ def compare(
         target_return=target_return,
         name=name,
         checkpoint_every=checkpoint_every,
-        train_options={"grad_diagnostics_every": grad_diagnostics_every} if grad_diagnostics_every else {},
+        train_options={
+            **({"grad_diagnostics_every": grad_diagnostics_every} if grad_diagnostics_every else {}),
+            **({} if tensorboard else {"tensorboard": False}),
+        },
         command_toml=dumps(_resolved_options(ctx, sets=overrides)),
         **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
     )

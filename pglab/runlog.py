@@ -95,6 +95,12 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     write_text_atomic(path, dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _open_tensorboard(run_dir: Path, start_step: int) -> Any:
+    from pglab.tblog import TensorBoardLog
+
+    return TensorBoardLog(run_dir, purge_from=start_step + 1 if start_step else None)
+
+
 class RunLog:
     """Append-only metrics file plus an optional W&B run, opened for one training run.
 
@@ -105,10 +111,21 @@ class RunLog:
     must come before training).
     """
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], wandb_mode: str, wandb_settings: dict[str, Any]):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        wandb_mode: str,
+        wandb_settings: dict[str, Any],
+        tensorboard: bool = False,
+        start_step: int = 0,
+    ):
         self.run_dir = run_dir
         self.metrics_path = run_dir / "metrics.jsonl"
         self._metrics = self.metrics_path.open("a", buffering=1)
+        self._tensorboard: Any = None
+        if tensorboard:
+            self._tensorboard = self._tensorboard_call("start", _open_tensorboard, run_dir, start_step)
         self._wandb: _WandbProcess | None = None
         if wandb_mode != "disabled":
             try:
@@ -123,9 +140,20 @@ class RunLog:
         """Write one row (it must contain ``global_step``)."""
         line = dumps(row)
         self._metrics.write(line + "\n")
+        if self._tensorboard is not None:
+            self._tensorboard_call("logging", self._tensorboard.log, row, time.time())
         if self._wandb is not None:
             # The row's own time, so that W&B's time axes stay true for rows that waited for its start.
             self._wandb.send(f'{{"t": {time.time()!r}, "row": {line}}}')
+
+    def _tensorboard_call(self, what: str, call: Any, *args: Any) -> Any:
+        """``call(*args)``; if it raises, warn once and go on without TensorBoard for the rest of the run."""
+        try:
+            return call(*args)
+        except Exception as exc:
+            warn(f"TensorBoard {what} failed ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
+            self._tensorboard = None
+            return None
 
     def close(
         self,
@@ -141,6 +169,8 @@ class RunLog:
         Returns once the W&B process has written its run directory out.
         """
         self._metrics.close()
+        if self._tensorboard is not None:
+            self._tensorboard_call("closing", self._tensorboard.close)
         if self._wandb is None:
             return
         closing = {

@@ -78,6 +78,7 @@ class TrainConfig:
     progress: bool = True
     grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
     grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
+    tensorboard: bool = True  # every metrics row also as TensorBoard scalars in the run directory (pglab.tblog)
     capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
 
     def validate(self) -> None:
@@ -334,7 +335,14 @@ def run_loop(run: Run) -> dict[str, Any]:
     config, collector, agent = run.config, run.collector, run.agent
     per_update = run.steps_per_update
     budget = math.ceil(config.total_steps / per_update) * per_update
-    log = RunLog(run.run_dir, run.resolved, config.wandb_mode, _wandb_settings(config))
+    log = RunLog(
+        run.run_dir,
+        run.resolved,
+        config.wandb_mode,
+        _wandb_settings(config),
+        tensorboard=config.tensorboard,
+        start_step=run.global_step,
+    )
     bar = tqdm(total=budget, initial=run.global_step, unit="step", disable=not config.progress, dynamic_ncols=True)
     session_start, session_step = time.perf_counter(), run.global_step
     solved_at_step = solved_at_wall_s = None

@@ -29,6 +29,23 @@ def run_worker(script: Path, *args: str, timeout: float = 1800) -> dict[str, Any
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def timed_train(flags: list[str], run_dir: Path, env: dict[str, str] | None = None) -> dict[str, float]:
+    """``pglab train FLAGS --run-dir RUN_DIR`` in a fresh process: the training loop's steps per second
+    (summary.json's ``sps``), the process's wall seconds, those outside the training loop, and its CPU seconds."""
+    import time
+
+    command = [sys.executable, "-m", "pglab", "train", *flags, "--run-dir", str(run_dir), "--no-progress"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"sps": summary["sps"], "wall": wall, "outside": wall - summary["wall_s"], "cpu": cpu}
+
+
 def pglab_run(agent: str, env: str, seed: int, total_steps: int, target: float | None, sets: dict[str, str]) -> dict:
     """One pglab training run in this process; the fields the benchmark tables use."""
     import tempfile

@@ -21,35 +21,23 @@ machine noise hits both alike. Reported, as medians over the repeats:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import timed_train
 
 MODES = ("disabled", "offline")
 
 
 def one_run(mode: str, args: argparse.Namespace, scratch: Path, index: int) -> dict[str, float]:
     """Steps per second of the training loop, wall and CPU seconds of one fresh process."""
-    run_dir = scratch / f"{mode}-{index}"
-    command = [sys.executable, "-m", "pglab", "train", "--agent", args.agent, "--env", "CartPole-v1"]
-    command += ["--seed", str(index), "--total-steps", str(args.total_steps), "--run-dir", str(run_dir)]
-    command += ["--wandb-mode", mode, "--no-progress"]
+    flags = ["--agent", args.agent, "--env", "CartPole-v1", "--seed", str(index)]
+    flags += ["--total-steps", str(args.total_steps)]
     # W&B's staging and cache folders go to the scratch folder, not the user's home.
     env = {**os.environ, "WANDB_DATA_DIR": str(scratch / "data"), "WANDB_CACHE_DIR": str(scratch / "cache")}
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{process.stderr.read().decode()}")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    cpu = usage.ru_utime + usage.ru_stime
-    return {"sps": summary["sps"], "wall": wall, "outside": wall - summary["wall_s"], "cpu": cpu}
+    return timed_train([*flags, "--wandb-mode", mode], scratch / f"{mode}-{index}", env)
 
 
 def main() -> None:

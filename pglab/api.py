@@ -143,8 +143,9 @@ def compare(
     return run_sweep(tuning, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
 
 
-def report(directory: str | Path, out: str | Path | None = None) -> Any:
-    """Figures, report.md and CSVs for a grid's or a run's directory (as ``pglab report``)."""
+def report(directory: str | Path, out: str | Path | None = None, html: bool = False) -> Any:
+    """Figures, report.md and CSVs for a grid's or a run's directory (as ``pglab report``); with ``html``,
+    also the interactive report.html (as ``pglab report --html``)."""
     from pglab.report import build_report
 
-    return build_report(Path(directory), Path(out) if out else None)
+    return build_report(Path(directory), Path(out) if out else None, html=html)

@@ -344,11 +344,16 @@ def compare(
 @cli.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Where to write it  [default: DIRECTORY/report].")
-def report(directory: str, out: str | None) -> None:
+@click.option(
+    "--html",
+    is_flag=True,
+    help="Also write report.html: interactive figures and a runs table, one file that opens offline.",
+)
+def report(directory: str, out: str | None, html: bool) -> None:
     """Write figures, report.md and results.csv for a grid's directory or a single run directory."""
     from pglab import api
 
-    result = api.report(directory, out)
+    result = api.report(directory, out, html=html)
     finished = sum(r.finished for r in result.runs)
     click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 

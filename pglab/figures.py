@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pglab import stats
-
 if TYPE_CHECKING:
     from pglab.report import RunRecord
 
@@ -41,18 +39,14 @@ def _save(fig: Any, path: Path) -> Path:
 
 def _curves_axes(ax: Any, by_agent: dict[str, list[RunRecord]], metric: str) -> bool:
     """Draw every agent's mean curve of ``metric`` with its band; False if no run logged it."""
-    from pglab.report import curve_band, step_grid
+    from pglab.report import curve_bands
 
-    grid = step_grid([r for runs in by_agent.values() for r in runs], metric)
-    drawn = False
-    for agent, runs in by_agent.items():
-        band = curve_band(runs, metric, grid) if grid.size else None
-        if band is not None:
-            _band(ax, grid, *band, label=f"{agent} (n={sum(metric in r.curves for r in runs)})")
-            drawn = True
+    grid, bands = curve_bands(by_agent, metric)
+    for agent, (band, runs) in bands.items():
+        _band(ax, grid, *band, label=f"{agent} (n={runs})")
     ax.set_xlabel("environment steps")
     ax.grid(alpha=0.3)
-    return drawn
+    return bool(bands)
 
 
 def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path | None:
@@ -70,13 +64,13 @@ def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) 
 
 
 def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path:
+    from pglab.report import profile_bands
+
     plt = pyplot()
-    finals = {agent: np.array([r.final_return for r in runs], dtype=np.float64) for agent, runs in by_agent.items()}
-    every = np.concatenate(list(finals.values()))
-    thresholds = np.linspace(every.min(), every.max(), 101) if every.max() > every.min() else every[:1]
+    thresholds, bands = profile_bands(by_agent)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for agent, scores in finals.items():
-        _band(ax, thresholds, *stats.performance_profile(scores, thresholds), label=f"{agent} (n={scores.size})")
+    for agent, band in bands.items():
+        _band(ax, thresholds, *band, label=f"{agent} (n={len(by_agent[agent])})")
     ax.set_xlabel("final return (mean of the last 100 episodes) τ")
     ax.set_ylabel("fraction of runs with return > τ")
     ax.set_ylim(-0.02, 1.02)
@@ -88,9 +82,9 @@ def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: P
 
 def gradient_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path | None:
     """One panel per ``grads/*`` metric any run logged (norms, variances, SNR of the estimators)."""
-    from pglab.report import GRADS_PREFIX
+    from pglab.report import GRADS_PREFIX, grads_metrics, positive
 
-    metrics = sorted({k for runs in by_agent.values() for r in runs for k in r.curves if k.startswith(GRADS_PREFIX)})
+    metrics = grads_metrics(by_agent)
     if not metrics:
         return None
     plt = pyplot()
@@ -98,15 +92,11 @@ def gradient_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) 
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         _curves_axes(ax, by_agent, metric)
         ax.set_ylabel(metric.removeprefix(GRADS_PREFIX))
-        if ("var" in metric or "norm" in metric) and _positive(by_agent, metric):
+        if ("var" in metric or "norm" in metric) and positive(by_agent, metric):
             ax.set_yscale("log")  # variances and norms span orders of magnitude over training
         ax.legend(fontsize="x-small")
     axes[0, 0].set_title(f"{env}: gradient diagnostics (95% bootstrap CI)", fontsize="medium")
     return _save(fig, path)
-
-
-def _positive(by_agent: dict[str, list[RunRecord]], metric: str) -> bool:
-    return all((r.curves[metric][1] > 0).all() for runs in by_agent.values() for r in runs if metric in r.curves)
 
 
 def environment_figures(env: str, by_agent: dict[str, list[RunRecord]], prefix: Path) -> dict[str, Path]:

@@ -60,6 +60,18 @@ AGGREGATE_COLUMNS = (
 )
 
 
+# How every number of the report is made; both report.md and report.html say it.
+METHODS = (
+    "Final return: the mean return of the last 100 episodes of a run (summary.json's return_mean_last100). "
+    "IQM: the mean of the middle 50% of the seeds' final returns; its 95% CI and every band are percentile "
+    f"bootstraps over seeds ({stats.BOOTSTRAP_SAMPLES} resamples, fixed seed). Learning curves: each run's "
+    "`charts/episodic_return` linearly interpolated onto a common step grid, never extrapolated, and drawn where "
+    "at least half of the seeds have a value (runs stopped by the target return end early). Performance profile: "
+    "the fraction of runs whose final return exceeds each threshold. Per-run numbers: results.csv; per-agent "
+    "numbers: aggregates.csv."
+)
+
+
 @dataclass
 class RunRecord:
     """One run directory as the report sees it."""
@@ -222,6 +234,50 @@ def step_grid(runs: Iterable[RunRecord], metric: str = RETURN) -> np.ndarray:
     return stats.common_grid([s[0] for s in logged], [s[-1] for s in logged])
 
 
+def curve_bands(
+    by_agent: dict[str, list[RunRecord]], metric: str
+) -> tuple[np.ndarray, dict[str, tuple[tuple[np.ndarray, ...], int]]]:
+    """Every agent's mean curve of ``metric`` with its band on one common grid: (grid, agent -> (band, runs)).
+
+    Agents none of whose runs logged ``metric`` are left out; the figures of both reports draw these.
+    """
+    grid = step_grid([r for runs in by_agent.values() for r in runs], metric)
+    bands = {}
+    for agent, runs in by_agent.items():
+        band = curve_band(runs, metric, grid) if grid.size else None
+        if band is not None:
+            bands[agent] = (band, sum(metric in r.curves for r in runs))
+    return grid, bands
+
+
+def profile_bands(by_agent: dict[str, list[RunRecord]]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, ...]]]:
+    """Performance profiles: 101 thresholds spanning every final return, and per agent the fraction of
+    its runs above each threshold with a 95% bootstrap band."""
+    finals = {agent: np.array([r.final_return for r in runs], dtype=np.float64) for agent, runs in by_agent.items()}
+    every = np.concatenate(list(finals.values()))
+    thresholds = np.linspace(every.min(), every.max(), 101) if every.max() > every.min() else every[:1]
+    return thresholds, {agent: stats.performance_profile(scores, thresholds) for agent, scores in finals.items()}
+
+
+def grads_metrics(by_agent: dict[str, list[RunRecord]]) -> list[str]:
+    """The ``grads/*`` metrics any of the runs logged, sorted."""
+    return sorted({k for runs in by_agent.values() for r in runs for k in r.curves if k.startswith(GRADS_PREFIX)})
+
+
+def positive(by_agent: dict[str, list[RunRecord]], metric: str) -> bool:
+    """Whether every logged value of ``metric`` is > 0: a log axis can show it."""
+    return all((r.curves[metric][1] > 0).all() for runs in by_agent.values() for r in runs if metric in r.curves)
+
+
+def group_runs(runs: list[RunRecord]) -> dict[str, dict[str, list[RunRecord]]]:
+    """env -> agent -> runs: the runs whose statistics are aggregated together, in both reports."""
+    groups: dict[str, dict[str, list[RunRecord]]] = {}
+    for env in sorted({r.env for r in runs}):
+        env_runs = [r for r in runs if r.env == env]
+        groups[env] = {a: [r for r in env_runs if r.agent == a] for a in sorted({r.agent for r in env_runs})}
+    return groups
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
@@ -231,21 +287,21 @@ class Report:
     runs: list[RunRecord]
     results: list[AgentResult]
     files: list[Path]
+    groups: dict[str, dict[str, list[RunRecord]]] = field(default_factory=dict)  # env -> agent -> finished runs
 
 
-def build_report(directory: Path, out: Path | None = None) -> Report:
-    """Compute everything and write the figures, report.md, results.csv and aggregates.csv to ``out``."""
+def build_report(directory: Path, out: Path | None = None, html: bool = False) -> Report:
+    """Compute everything and write the figures, report.md, results.csv and aggregates.csv to ``out``;
+    with ``html``, also the interactive report.html (:mod:`pglab.htmlreport`), listed last in ``files``."""
     from pglab import figures
 
     runs = find_runs(Path(directory))
     out = Path(out) if out else Path(directory) / "report"
     out.mkdir(parents=True, exist_ok=True)
     finished = [r for r in runs if r.finished and r.final_return is not None]
-    envs = sorted({r.env for r in finished})
+    groups = group_runs(finished)
     results, sections, files = [], [], []
-    for env in envs:
-        env_runs = [r for r in finished if r.env == env]
-        by_agent = {a: [r for r in env_runs if r.agent == a] for a in sorted({r.agent for r in env_runs})}
+    for env, by_agent in groups.items():
         env_results = [summarize(env, agent, agent_runs) for agent, agent_runs in by_agent.items()]
         results += env_results
         env_files = figures.environment_figures(env, by_agent, out / slug(env))
@@ -256,7 +312,12 @@ def build_report(directory: Path, out: Path | None = None) -> Report:
     report_md = out / "report.md"
     report_md.write_text(_markdown(Path(directory), runs, finished, sections))
     files.append(report_md)
-    return Report(runs, results, files)
+    report = Report(runs, results, files, groups)
+    if html:
+        from pglab.htmlreport import write_html
+
+        files.append(write_html(report, Path(directory), out))
+    return report
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
@@ -306,18 +367,7 @@ def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> s
 
 def _markdown(directory: Path, runs: list[RunRecord], finished: list[RunRecord], sections: list[str]) -> str:
     excluded = [r for r in runs if r not in finished]
-    lines = [
-        f"# pglab report: {directory}",
-        "",
-        f"{len(finished)} finished runs of {len(runs)}. Final return: the mean return of the last 100 episodes "
-        "of a run (summary.json's return_mean_last100). IQM: the mean of the middle 50% of the seeds' final "
-        f"returns; its 95% CI and every band are percentile bootstraps over seeds ({stats.BOOTSTRAP_SAMPLES} "
-        "resamples, fixed seed). Learning curves: each run's `charts/episodic_return` linearly interpolated "
-        "onto a common step grid, never extrapolated, and drawn where at least half of the seeds have a value "
-        "(runs stopped by the target return end early). Performance profile: the fraction of runs whose final "
-        "return exceeds each threshold. Per-run numbers: results.csv; per-agent numbers: aggregates.csv.",
-        "",
-    ]
+    lines = [f"# pglab report: {directory}", "", f"{len(finished)} finished runs of {len(runs)}. {METHODS}", ""]
     if len(finished) == 1:
         lines += ["One run: its confidence intervals have zero width and say nothing about seed variation.", ""]
     if excluded:

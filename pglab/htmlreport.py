@@ -1,0 +1,365 @@
+"""``pglab report DIR --html``: one self-contained, interactive report.html that opens offline.
+
+The page holds plotly.js itself (inlined once, no CDN), every figure as JSON, and a few lines of
+script that draw them: learning curves with 95% bootstrap bands per agent, the IQM table with its
+CIs (and the same intervals as a figure), performance profiles, the ``grads/*`` diagnostics and a
+table of every run linking its files. Hovering shows the numbers; clicking an agent in a legend
+hides or shows its curve and band together. The numbers are those of report.md: the same runs,
+grouped by :func:`pglab.report.group_runs`, the same bands (:func:`pglab.report.curve_bands`,
+:func:`pglab.report.profile_bands`).
+
+When every figure is drawn the script sets ``data-rendered`` on ``<body>`` to the number of
+figures and ``data-render-ms`` to the milliseconds since navigation started; a failure sets
+``data-render-error``. The browser test and benchmarks/html_report.py read them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pglab.report import (
+    GRADS_PREFIX,
+    METHODS,
+    RETURN,
+    AgentResult,
+    Report,
+    RunRecord,
+    curve_bands,
+    grads_metrics,
+    positive,
+    profile_bands,
+)
+
+# Files of a run directory the runs table links to, when they exist (the event files are globbed).
+RUN_FILES = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt", "eval.json", "videos", "wandb")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+PLOT_CONFIG = {"responsive": True, "displaylogo": False}
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; } h3 { font-size: 1.05em; }
+p.methods { font-size: 0.9em; color: #444; } nav a { margin-right: 1em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; } th { background: #f4f4f4; }
+td.text, th.text { text-align: left; } td.files a { margin-right: 0.5em; }
+.figure { width: 100%; height: 420px; } .note { color: #666; font-size: 0.9em; }
+"""
+
+SCRIPT = """
+(function () {
+  const figures = JSON.parse(document.getElementById("pglab-figures").textContent);
+  const config = JSON.parse(document.getElementById("pglab-plot-config").textContent);
+  const drawn = Object.entries(figures).map(([id, f]) => Plotly.newPlot(id, f.data, f.layout, config));
+  Promise.all(drawn).then(function () {
+    document.body.dataset.renderMs = String(Math.round(performance.now()));
+    document.body.dataset.rendered = String(drawn.length);
+  }).catch(function (error) {
+    document.body.dataset.renderError = String(error);
+    console.error(error);
+  });
+})();
+"""
+
+
+def _color(index: int, alpha: float | None = None) -> str:
+    color = PALETTE[index % len(PALETTE)]
+    if alpha is None:
+        return color
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _values(array: np.ndarray) -> list[float | None]:
+    """A JSON-ready list: NaN (a step too few seeds reached) becomes null, which plotly leaves as a gap."""
+    return [None if not np.isfinite(v) else round(float(v), 6) for v in array]
+
+
+def _band_traces(
+    x: np.ndarray, band: tuple[np.ndarray, ...], agent: str, color: int, label: str, what: str, axis: str | None = None
+) -> list[dict[str, Any]]:
+    """The band (low, then high filled down to it) and the mean line of one agent, one legend entry for all three."""
+    mean, low, high = band
+    xs = _values(x)
+    common = {"x": xs, "legendgroup": agent, "type": "scatter", "mode": "lines"}
+    if axis is not None:  # a panel of a figure with several: "" is the first, "2" the second...
+        common |= {"xaxis": f"x{axis}", "yaxis": f"y{axis}"}
+    line = {"width": 0}
+    return [
+        {**common, "y": _values(low), "line": line, "hoverinfo": "skip", "showlegend": False},
+        {
+            **common,
+            "y": _values(high),
+            "line": line,
+            "hoverinfo": "skip",
+            "showlegend": False,
+            "fill": "tonexty",
+            "fillcolor": _color(color, 0.2),
+        },
+        {
+            **common,
+            "y": _values(mean),
+            "name": label,
+            "line": {"color": _color(color), "width": 2},
+            "hovertemplate": f"{html.escape(agent)}<br>%{{x:,.0f}}<br>{what} %{{y:.4g}}<extra></extra>",
+        },
+    ]
+
+
+def _layout(title: str, xtitle: str, ytitle: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "font": {"size": 15}},
+        "xaxis": {"title": {"text": xtitle}, "automargin": True},
+        "yaxis": {"title": {"text": ytitle}, "automargin": True},
+        "hovermode": "closest",
+        "margin": {"t": 50, "r": 20},
+        "legend": {"title": {"text": "click to hide or show"}},
+        **extra,
+    }
+
+
+def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], colors: dict[str, int]) -> dict[str, Any] | None:
+    grid, bands = curve_bands(by_agent, RETURN)
+    if not bands:
+        return None
+    data = [
+        trace
+        for agent, (band, runs) in bands.items()
+        for trace in _band_traces(grid, band, agent, colors[agent], f"{agent} (n={runs})", "return")
+    ]
+    return {
+        "data": data,
+        "layout": _layout(f"{env}: mean return over seeds, 95% bootstrap band", "environment steps", "episodic return"),
+    }
+
+
+def profiles(env: str, by_agent: dict[str, list[RunRecord]], colors: dict[str, int]) -> dict[str, Any]:
+    thresholds, bands = profile_bands(by_agent)
+    data = [
+        trace
+        for agent, band in bands.items()
+        for trace in _band_traces(
+            thresholds, band, agent, colors[agent], f"{agent} (n={len(by_agent[agent])})", "fraction above"
+        )
+    ]
+    layout = _layout(
+        f"{env}: performance profile, 95% bootstrap band",
+        "return threshold (final return: mean of the last 100 episodes)",
+        "fraction of runs above the threshold",
+    )
+    layout["yaxis"]["range"] = [-0.02, 1.02]
+    return {"data": data, "layout": layout}
+
+
+def iqm_intervals(env: str, results: list[AgentResult], colors: dict[str, int]) -> dict[str, Any]:
+    """Each agent's IQM of the final return as a dot with its 95% CI as a bar, agents one per row."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [r.final.value],
+            "y": [r.agent],
+            "name": r.agent,
+            "marker": {"color": _color(colors[r.agent]), "size": 10},
+            "error_x": {
+                "type": "data",
+                "symmetric": False,
+                "array": [r.final.high - r.final.value],
+                "arrayminus": [r.final.value - r.final.low],
+                "color": _color(colors[r.agent]),
+            },
+            "hovertemplate": f"{html.escape(r.agent)}: IQM %{{x:.4g}} [{r.final.low:.4g}, {r.final.high:.4g}], "
+            f"{len(r.runs)} seeds<extra></extra>",
+        }
+        for r in results
+    ]
+    layout = _layout(f"{env}: final return, IQM with 95% bootstrap CI", "final return", "", showlegend=False)
+    layout["yaxis"] |= {"autorange": "reversed", "type": "category"}
+    layout["height"] = max(220, 60 + 40 * len(results))
+    return {"data": data, "layout": layout}
+
+
+def gradient_diagnostics(
+    env: str, by_agent: dict[str, list[RunRecord]], colors: dict[str, int]
+) -> dict[str, Any] | None:
+    """One panel per ``grads/*`` metric, stacked, sharing the step axis; log axes for positive norms and variances."""
+    metrics = grads_metrics(by_agent)
+    if not metrics:
+        return None
+    data, layout = [], _layout(f"{env}: gradient diagnostics, mean over seeds, 95% bootstrap band", "", "")
+    gap, height = 0.04, 1.0 / len(metrics)
+    for i, metric in enumerate(metrics, start=1):
+        grid, bands = curve_bands(by_agent, metric)
+        name = metric.removeprefix(GRADS_PREFIX)
+        suffix = "" if i == 1 else str(i)
+        for agent, (band, runs) in bands.items():
+            traces = _band_traces(grid, band, agent, colors[agent], f"{agent} (n={runs})", name, axis=suffix)
+            traces[-1]["showlegend"] = i == 1
+            data += traces
+        top = 1.0 - (i - 1) * height
+        log = ("var" in metric or "norm" in metric) and positive(by_agent, metric)
+        layout[f"yaxis{suffix}"] = {
+            "title": {"text": name},
+            "domain": [top - height + gap, top],
+            "automargin": True,
+            "anchor": f"x{suffix}",
+            "type": "log" if log else "linear",
+        }
+        layout[f"xaxis{suffix}"] = {
+            "anchor": f"y{suffix}",
+            "matches": "x" if i > 1 else None,
+            "showticklabels": i == len(metrics),
+        }
+    layout[f"xaxis{'' if len(metrics) == 1 else len(metrics)}"]["title"] = {"text": "environment steps"}
+    layout["height"] = 120 + 220 * len(metrics)
+    return {"data": data, "layout": layout}
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _iqm_table(results: list[AgentResult]) -> str:
+    target = next((r.target_return for r in results if r.target_return is not None), None)
+    header = ["agent", "seeds", "final return IQM [95% CI]", "mean ± std"]
+    if target is not None:
+        header += [f"seeds reaching {target:g}", "steps to target (median [min, max])", "wall s to target (median)"]
+    rows = []
+    for r in results:
+        row = r.row()
+        cells = [
+            r.agent,
+            str(row["runs"]),
+            f"{_fmt(r.final.value)} [{_fmt(r.final.low)}, {_fmt(r.final.high)}]",
+            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])}",
+        ]
+        if target is not None:
+            steps = r.solved_steps
+            cells += [
+                f"{len(steps)}/{len(r.runs)}",
+                f"{_fmt(float(np.median(steps)), 0)} [{_fmt(min(steps), 0)}, {_fmt(max(steps), 0)}]" if steps else "-",
+                _fmt(row["wall_s_to_target_median"]),
+            ]
+        rows.append(cells)
+    return _table(header, rows, text_columns={0})
+
+
+def _table(header: list[str], rows: list[list[str]], text_columns: set[int], raw: set[int] = frozenset()) -> str:
+    """An HTML table; cells are escaped except the columns in ``raw`` (already HTML)."""
+
+    def cell(tag: str, i: int, value: str) -> str:
+        css = ' class="text"' if i in text_columns else (' class="files"' if i in raw else "")
+        return f"<{tag}{css}>{value if i in raw else html.escape(value)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "\n".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
+
+
+def _file_links(run: RunRecord, out: Path) -> str:
+    names = [n for n in RUN_FILES if (run.path / n).exists()]
+    names += sorted(p.name for p in run.path.glob("events.out.tfevents.*"))
+    links = []
+    for name in names:
+        href = Path(os.path.relpath(run.path / name, out)).as_posix()
+        label = "tensorboard" if name.startswith("events.out.tfevents.") else name
+        links.append(f'<a href="{html.escape(href)}">{html.escape(label)}</a>')
+    return " ".join(links)
+
+
+def _runs_table(runs: list[RunRecord], out: Path) -> str:
+    header = ["env", "agent", "seed", "status", "steps", "final return", "solved at", "wall s", "directory", "files"]
+    rows = []
+    for run in runs:
+        s = run.summary
+        rel = Path(os.path.relpath(run.path, out)).as_posix()
+        rows.append(
+            [
+                run.env,
+                run.agent,
+                str(run.seed),
+                run.status,
+                _fmt(s.get("global_step"), 0),
+                _fmt(run.final_return),
+                _fmt(s.get("solved_at_step"), 0),
+                _fmt(s.get("wall_s")),
+                f'<a href="{html.escape(rel)}/">{html.escape(run.path.name)}</a>',
+                _file_links(run, out),
+            ]
+        )
+    return _table(header, rows, text_columns={0, 1, 3}, raw={8, 9})
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a <script> element: no '</' can end it early."""
+    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+
+
+def render(report: Report, directory: Path, out: Path) -> str:
+    """The whole page as a string."""
+    from plotly.offline import get_plotlyjs
+
+    finished = sum(len(runs) for by_agent in report.groups.values() for runs in by_agent.values())
+    agents = sorted({agent for by_agent in report.groups.values() for agent in by_agent})
+    colors = {agent: i for i, agent in enumerate(agents)}  # one colour per agent on every figure
+    figures: dict[str, dict[str, Any]] = {}
+    sections = []
+
+    def figure(spec: dict[str, Any] | None, key: str) -> str:
+        if spec is None:
+            return ""
+        figures[key] = spec
+        height = spec["layout"].get("height")
+        style = f' style="height:{height}px"' if height else ""
+        return f'<div class="figure" id="{key}"{style}></div>'
+
+    for e, (env, by_agent) in enumerate(report.groups.items()):
+        results = [r for r in report.results if r.env == env]
+        parts = [f'<h2 id="env-{e}">{html.escape(env)}</h2>']
+        parts.append(figure(learning_curves(env, by_agent, colors), f"fig-{e}-curves"))
+        parts += [
+            "<h3>Final return</h3>",
+            _iqm_table(results),
+            figure(iqm_intervals(env, results, colors), f"fig-{e}-iqm"),
+        ]
+        parts.append(figure(profiles(env, by_agent, colors), f"fig-{e}-profile"))
+        grads = figure(gradient_diagnostics(env, by_agent, colors), f"fig-{e}-grads")
+        if grads:
+            parts += ["<h3>Gradient diagnostics</h3>", grads]
+        sections.append("\n".join(p for p in parts if p))
+    nav = " ".join(f'<a href="#env-{e}">{html.escape(env)}</a>' for e, env in enumerate(report.groups))
+    excluded = [r for r in report.runs if not (r.finished and r.final_return is not None)]
+    note = f"<p>{len(excluded)} runs are left out of the statistics (not finished); see the runs table.</p>"
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>pglab report: {html.escape(str(directory))}</title>",
+            f"<style>{STYLE}</style>",
+            f"<script>{get_plotlyjs()}</script>",
+            "</head><body>",
+            f"<h1>pglab report: {html.escape(str(directory))}</h1>",
+            f"<p>{finished} finished runs of {len(report.runs)}.</p>" + (note if excluded else ""),
+            f'<p class="methods">{html.escape(METHODS)}</p>',
+            f'<nav>{nav} <a href="#runs">runs</a></nav>',
+            *sections,
+            '<h2 id="runs">Runs</h2>',
+            _runs_table(report.runs, out),
+            f'<script type="application/json" id="pglab-figures">{_script_json(figures)}</script>',
+            f'<script type="application/json" id="pglab-plot-config">{_script_json(PLOT_CONFIG)}</script>',
+            f"<script>{SCRIPT}</script>",
+            "</body></html>",
+        ]
+    )
+
+
+def write_html(report: Report, directory: Path, out: Path) -> Path:
+    """Write ``out``/report.html; returns its path."""
+    path = out / "report.html"
+    path.write_text(render(report, directory, out), encoding="utf-8")
+    return path

@@ -1,0 +1,109 @@
+"""`pglab report DIR --html`: report.html opened in headless Chromium, and its numbers against report.md's."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.support.ui import WebDriverWait
+
+from pglab.report import RETURN
+from tests.browser import chromium, load
+from tests.helpers import read_json
+from tests.test_report import read_csv, write_run
+
+AGENTS = ("alpha", "beta", "gamma")
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two envs x three agents x four seeds, grads metrics on CartPole only, a target on Acrobot, one failed
+    run, and the files a real run leaves beside its metrics (checkpoint, TensorBoard events)."""
+    root = tmp_path_factory.mktemp("html") / "grid"
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        for a, agent in enumerate(AGENTS):
+            for seed in range(4):
+                final = 10.0 * (a + 1) + seed
+                rows = [{"global_step": s, RETURN: final * s / 4000} for s in range(1000, 5000, 1000)]
+                if env == "CartPole-v1":
+                    rows = [{**row, "grads/policy_grad_norm": 1 + a, "grads/snr": 0.1 * seed} for row in rows]
+                target = {"target_return": 25.0, "solved_at_step": 3000} if env == "Acrobot-v1" and final >= 25 else {}
+                run = write_run(root / "runs", env, agent, seed, final, rows, **target)
+                (run / "checkpoint.pt").write_bytes(b"")
+                (run / "events.out.tfevents.1.host.1.0").write_bytes(b"")
+    write_run(root / "runs", "Acrobot-v1", "alpha", 9, 0.0, [{"global_step": 0}], status="failed")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_html(grid: Path) -> Path:
+    from pglab.cli import main
+
+    main(["report", str(grid), "--html"])  # returns normally on success
+    return grid / "report" / "report.html"
+
+
+def embedded_figures(page: Path) -> dict[str, dict]:
+    text = page.read_text()
+    found = re.search(r'<script type="application/json" id="pglab-figures">(.*?)</script>', text, re.S)
+    return json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def test_every_figure_renders_in_chromium_offline(report_html: Path, tmp_path: Path):
+    figures = embedded_figures(report_html)
+    # per env: curves, IQM intervals, profile; grads on CartPole only
+    assert sorted(figures) == sorted(
+        [f"fig-{e}-{kind}" for e in (0, 1) for kind in ("curves", "iqm", "profile")] + ["fig-1-grads"]
+    )
+    with chromium() as driver:
+        page = load(driver, report_html)
+        shot = tmp_path / "report.png"
+        assert driver.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert page.render_error is None and page.console_errors == [] and page.external == []
+        assert page.rendered == len(page.figures) == len(figures)
+        assert all(f["drawn"] and f["traces"] == len(figures[f["id"]]["data"]) for f in page.figures)
+        curves = next(f for f in page.figures if f["id"] == "fig-1-curves")
+        assert curves["legend"] == [f"{agent} (n=4)" for agent in AGENTS]
+
+        # Clicking an agent in the legend hides its curve and its band together, and a second click shows them.
+        # plotly acts on a single click once its double-click delay (300 ms) has passed.
+        def visible() -> list:
+            script = "return document.getElementById('fig-1-curves').data.map(t => t.visible ?? true);"
+            return driver.execute_script(script)
+
+        toggles = driver.find_elements("css selector", "#fig-1-curves g.legend g.traces rect.legendtoggle")
+        toggles[1].click()
+        WebDriverWait(driver, 5).until(lambda _: visible() != [True] * 9)
+        assert visible() == [True] * 3 + ["legendonly"] * 3 + [True] * 3
+        toggles[1].click()
+        WebDriverWait(driver, 5).until(lambda _: visible() == [True] * 9)
+
+
+def test_the_html_numbers_are_report_md_s(grid: Path, report_html: Path):
+    figures = embedded_figures(report_html)
+    aggregates = {(r["env"], r["agent"]): r for r in read_csv(grid / "report" / "aggregates.csv")}
+    envs = ["Acrobot-v1", "CartPole-v1"]
+    for e, env in enumerate(envs):
+        for trace in figures[f"fig-{e}-iqm"]["data"]:
+            row = aggregates[env, trace["y"][0]]
+            iqm, low, high = (float(row[f"final_return_iqm{k}"]) for k in ("", "_low", "_high"))
+            assert trace["x"] == [pytest.approx(iqm)]
+            assert trace["error_x"]["arrayminus"] == [pytest.approx(iqm - low)]
+            assert trace["error_x"]["array"] == [pytest.approx(high - iqm)]
+    text = report_html.read_text()
+    assert "3/4" in text and "25" in text  # Acrobot: seeds reaching the target
+    assert "Acrobot-v1__alpha__9" in text and "failed" in text  # listed, though left out of the statistics
+
+
+def test_the_runs_table_links_every_run_s_files(grid: Path, report_html: Path):
+    text = report_html.read_text()
+    hrefs = re.findall(r'<a href="([^"#]+)">', text)
+    targets = [(report_html.parent / href).resolve() for href in hrefs]
+    assert all(t.exists() for t in targets), [h for h, t in zip(hrefs, targets, strict=True) if not t.exists()]
+    run = grid / "runs" / "CartPole-v1__beta__2"
+    for name in ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt", "events.out.tfevents.1.host.1.0"):
+        assert (run / name).resolve() in targets
+    assert read_json(run / "summary.json")["status"] == "finished"
+    assert not re.search(r"<script[^>]+src=", text)  # plotly.js is inlined: the page opens offline

@@ -31,9 +31,11 @@ from pglab.report import (
     Report,
     RunRecord,
     curve_bands,
+    fmt,
     grads_metrics,
     positive,
     profile_bands,
+    result_table,
 )
 
 # Files of a run directory the runs table links to, when they exist (the event files are globbed).
@@ -220,35 +222,6 @@ def gradient_diagnostics(
     return {"data": data, "layout": layout}
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _iqm_table(results: list[AgentResult]) -> str:
-    target = next((r.target_return for r in results if r.target_return is not None), None)
-    header = ["agent", "seeds", "final return IQM [95% CI]", "mean ± std"]
-    if target is not None:
-        header += [f"seeds reaching {target:g}", "steps to target (median [min, max])", "wall s to target (median)"]
-    rows = []
-    for r in results:
-        row = r.row()
-        cells = [
-            r.agent,
-            str(row["runs"]),
-            f"{_fmt(r.final.value)} [{_fmt(r.final.low)}, {_fmt(r.final.high)}]",
-            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])}",
-        ]
-        if target is not None:
-            steps = r.solved_steps
-            cells += [
-                f"{len(steps)}/{len(r.runs)}",
-                f"{_fmt(float(np.median(steps)), 0)} [{_fmt(min(steps), 0)}, {_fmt(max(steps), 0)}]" if steps else "-",
-                _fmt(row["wall_s_to_target_median"]),
-            ]
-        rows.append(cells)
-    return _table(header, rows, text_columns={0})
-
-
 def _table(header: list[str], rows: list[list[str]], text_columns: set[int], raw: set[int] = frozenset()) -> str:
     """An HTML table; cells are escaped except the columns in ``raw`` (already HTML)."""
 
@@ -284,10 +257,10 @@ def _runs_table(runs: list[RunRecord], out: Path) -> str:
                 run.agent,
                 str(run.seed),
                 run.status,
-                _fmt(s.get("global_step"), 0),
-                _fmt(run.final_return),
-                _fmt(s.get("solved_at_step"), 0),
-                _fmt(s.get("wall_s")),
+                fmt(s.get("global_step"), 0),
+                fmt(run.final_return),
+                fmt(s.get("solved_at_step"), 0),
+                fmt(s.get("wall_s")),
                 f'<a href="{html.escape(rel)}/">{html.escape(run.path.name)}</a>',
                 _file_links(run, out),
             ]
@@ -324,7 +297,7 @@ def render(report: Report, directory: Path, out: Path) -> str:
         parts.append(figure(learning_curves(env, by_agent, colors), f"fig-{e}-curves"))
         parts += [
             "<h3>Final return</h3>",
-            _iqm_table(results),
+            _table(*result_table(results), text_columns={0}),
             figure(iqm_intervals(env, results, colors), f"fig-{e}-iqm"),
         ]
         parts.append(figure(profiles(env, by_agent, colors), f"fig-{e}-profile"))

@@ -328,36 +328,46 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]])
     return path
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
+def fmt(value: float | None, digits: int = 1) -> str:
+    """A number as the report prints it (thousands separated), '-' where there is none."""
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> str:
+def result_table(results: list[AgentResult]) -> tuple[list[str], list[list[str]]]:
+    """The per-agent table of one environment, as text cells: (header, rows). Steps-to-target columns
+    appear when the runs had a target return. report.md and report.html both show it."""
     target = next((r.target_return for r in results if r.target_return is not None), None)
-    lines = [f"## {env}", ""]
-    if "curves" in images:
-        lines += [f"![learning curves on {env}]({images['curves']})", ""]
     header = ["agent", "seeds", "final return IQM [95% CI]", "mean ± std"]
     if target is not None:
         header += [f"seeds reaching {target:g}", "steps to target (median [min, max])", "wall s to target (median)"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for r in results:
         row = r.row()
         cells = [
             r.agent,
             str(row["runs"]),
-            f"{_fmt(r.final.value)} [{_fmt(r.final.low)}, {_fmt(r.final.high)}]",
-            f"{_fmt(row['final_return_mean'])} ± {_fmt(row['final_return_std'])}",
+            f"{fmt(r.final.value)} [{fmt(r.final.low)}, {fmt(r.final.high)}]",
+            f"{fmt(row['final_return_mean'])} ± {fmt(row['final_return_std'])}",
         ]
         if target is not None:
             steps = r.solved_steps
             cells += [
                 f"{len(steps)}/{len(r.runs)}",
-                f"{_fmt(np.median(steps), 0)} [{_fmt(min(steps), 0)}, {_fmt(max(steps), 0)}]" if steps else "-",
-                _fmt(row["wall_s_to_target_median"]),
+                f"{fmt(np.median(steps), 0)} [{fmt(min(steps), 0)}, {fmt(max(steps), 0)}]" if steps else "-",
+                fmt(row["wall_s_to_target_median"]),
             ]
-        lines.append("| " + " | ".join(cells) + " |")
-    if target is None:
+        rows.append(cells)
+    return header, rows
+
+
+def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> str:
+    lines = [f"## {env}", ""]
+    if "curves" in images:
+        lines += [f"![learning curves on {env}]({images['curves']})", ""]
+    header, rows = result_table(results)
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    if all(r.target_return is None for r in results):
         lines += ["", "No target return was set (`--target-return`), so there is no steps-to-target table."]
     for key, title in (("profile", "performance profile"), ("grads", "gradient diagnostics")):
         if key in images:

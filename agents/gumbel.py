@@ -9,6 +9,12 @@ by back-propagating -Q(s, y(theta, g)) into it, where y is a relaxation of the s
 * ``gumbel-rao``      Gumbel-Rao: straight-through with the soft gradient averaged over K Gumbel draws
                       conditioned on the action (K = ``rao_samples``).
 
+A fourth agent reads the same critic without relaxing anything:
+
+* ``all-action``      the expected policy gradient sum_a grad pi(a|s) Q(s, a) at every visited state
+                      (Sutton et al. 2000; Mean Actor-Critic, Allen et al. 2017): no noise from the
+                      sampled action given Q; its bias is the critic's alone.
+
 The action executed in the environment is always the hard Gumbel-Max sample. The update draws the
 noise g conditioned on that executed action (``conditional_gumbel_noise``): the policy has not changed
 since the batch was collected, so (a, g | a) has exactly the joint law of (argmax, g) at collection
@@ -68,17 +74,11 @@ RELAXATIONS = ("soft", "st", "rao")
 
 
 @dataclass
-class GumbelPreset(CriticPreset):
-    """Relaxed-action agents: temperature, critic and actor settings; tuned on CartPole-v1 (the critic
-    fitted with 10 passes *before* the actor step, so the actor reads a critic fitted to this batch)."""
+class QCriticPreset(CriticPreset):
+    """An actor that follows a learned Q(s, a): the critic's targets and the actor's settings; tuned on
+    CartPole-v1 (the critic fitted with 10 passes *before* the actor step, so the actor reads a critic
+    fitted to this batch)."""
 
-    tau: float = knob(1.0, "temperature of the relaxation at the start (> 0)")
-    tau_schedule: str = knob("constant", f"how tau changes with environment steps: {', '.join(SCHEDULES)}")
-    tau_min: float = knob(0.1, "floor that an annealed tau stops at (> 0)")
-    tau_anneal_rate: float = knob(
-        0.0,
-        "per environment step (>= 0): the decay rate (exponential) or the decrement (linear) of tau",
-    )
     critic_update: str = knob("before", "when the critic Q(s, a) is fitted to a batch: 'before' or 'after' the actor")
     critic_lambda: float = knob(0.8, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")
     target_decay: float = knob(
@@ -99,13 +99,37 @@ class GumbelPreset(CriticPreset):
         # by it would blow the critic's noise up into the actor's step.
         "Acrobot-v1": {"num_steps": 256, "normalize_advantages": "off"},
     }
+    estimator_fields: ClassVar[tuple[str, ...]] = ("critic_lambda", "target_decay")
+
+    def validate(self) -> None:
+        super().validate()
+        require(0.0 <= self.critic_lambda <= 1.0, "critic_lambda", self.critic_lambda, "must lie in [0, 1]")
+        require(
+            0.0 <= self.target_decay < 1.0,
+            "target_decay",
+            self.target_decay,
+            "must lie in [0, 1) (0: no target network)",
+        )
+
+
+@dataclass
+class GumbelPreset(QCriticPreset):
+    """Relaxed-action agents: the temperature of the relaxation, and the critic of :class:`QCriticPreset`."""
+
+    tau: float = knob(1.0, "temperature of the relaxation at the start (> 0)")
+    tau_schedule: str = knob("constant", f"how tau changes with environment steps: {', '.join(SCHEDULES)}")
+    tau_min: float = knob(0.1, "floor that an annealed tau stops at (> 0)")
+    tau_anneal_rate: float = knob(
+        0.0,
+        "per environment step (>= 0): the decay rate (exponential) or the decrement (linear) of tau",
+    )
+
     estimator_fields: ClassVar[tuple[str, ...]] = (
         "tau",
         "tau_schedule",
         "tau_min",
         "tau_anneal_rate",
-        "critic_lambda",
-        "target_decay",
+        *QCriticPreset.estimator_fields,
     )
 
     def validate(self) -> None:
@@ -116,13 +140,6 @@ class GumbelPreset(CriticPreset):
             self.tau_schedule in SCHEDULES, "tau_schedule", self.tau_schedule, f"must be one of {', '.join(SCHEDULES)}"
         )
         require(self.tau_anneal_rate >= 0, "tau_anneal_rate", self.tau_anneal_rate, "must be >= 0")
-        require(0.0 <= self.critic_lambda <= 1.0, "critic_lambda", self.critic_lambda, "must lie in [0, 1]")
-        require(
-            0.0 <= self.target_decay < 1.0,
-            "target_decay",
-            self.target_decay,
-            "must lie in [0, 1) (0: no target network)",
-        )
 
     def schedule(self) -> TemperatureSchedule:
         return TemperatureSchedule(self.tau_schedule, self.tau, self.tau_min, self.tau_anneal_rate)
@@ -191,16 +208,16 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-class GumbelAgent:
-    """The relaxed-action actor-critic; ``relaxation`` is one of soft, st, rao."""
+class CriticActor:
+    """An actor that follows a learned Q(s, a) (the critic of this module's docstring).
 
-    def __init__(self, policy: PolicyNetwork, preset: GumbelPreset, relaxation: str):
-        if relaxation not in RELAXATIONS:
-            raise ValueError(f"unknown relaxation {relaxation!r}; choose one of {RELAXATIONS}")
+    Subclasses say only how the actor reads the critic: :meth:`actor_values` returns, per step, the
+    value whose batch mean the actor ascends, with gradients into the policy only.
+    """
+
+    def __init__(self, policy: PolicyNetwork, preset: QCriticPreset):
         self.policy = policy
         self.preset = preset
-        self.relaxation = relaxation
-        self.schedule = preset.schedule()
         self.env_steps = 0
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
         self.critic = QCritic(policy.encoder.width, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
@@ -212,12 +229,13 @@ class GumbelAgent:
     def act(self, features: torch.Tensor) -> torch.Tensor:
         return est.gumbel_max_sample(self.policy(features))
 
-    def relaxed_actions(self, logits: torch.Tensor, actions: torch.Tensor, tau: float) -> torch.Tensor:
-        """The relaxation y(theta, g) of the taken ``actions``, with g drawn given those actions."""
-        if self.relaxation == "soft":
-            return est.relaxed_sample(logits, est.conditional_gumbel_noise(logits, actions)[0], tau)
-        draws = self.preset.rao_samples if self.relaxation == "rao" else 1
-        return est.gumbel_rao_sample(logits, actions, tau, draws)
+    def actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-step values the actor ascends, with gradients into the policy only; the policy's logits)."""
+        raise NotImplementedError
+
+    def charts(self) -> dict[str, float]:
+        """Extra ``charts/*`` metrics of the actor, read before the update advances ``env_steps``."""
+        return {}
 
     def _targets(self, batch: RolloutBuffer) -> torch.Tensor:
         """TD(lambda) targets for Q(s_t, a_t) of the taken actions, (T, N)."""
@@ -232,30 +250,23 @@ class GumbelAgent:
             )
         return advantages + v[:-1]
 
-    def _relaxed_q(self, batch: RolloutBuffer, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Q(s, y(theta, g)) per step with gradients into the policy only, the policy's logits)."""
-        logits = self.policy(batch.features)
-        y = self.relaxed_actions(logits, batch.actions, tau)
-        with frozen(self.critic):
-            return self.critic(batch.features, y), logits
-
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
-        """-mean Q(s, y(theta, g)) over valid steps, without the entropy bonus or the scaling: minus its
-        gradient is this agent's estimate of grad J (read by ``pglab grads``); it fits no critic."""
-        q, _ = self._relaxed_q(batch, self.schedule(self.env_steps))
+        """-mean of :meth:`actor_values` over valid steps, without the entropy bonus or the scaling: minus
+        its gradient is this agent's estimate of grad J (read by ``pglab grads``); it fits no critic."""
+        q, _ = self.actor_values(batch)
         return -est.masked_mean(q, batch.valid)
 
     def use_oracle_critic(self, critic: nn.Module) -> None:
         """Judge with an exact critic (pglab.exact.OracleCritic): Q(s, y) = sum_a y_a Q(s, a), linear in
-        y and exact at one-hot y, so what remains of the bias is the relaxation's own."""
+        y and exact at one-hot y, so what remains of the bias is the actor's own."""
         self.critic = OracleQ(critic)
 
     def update(self, batch: RolloutBuffer) -> dict[str, float]:
         p = self.preset
-        tau = self.schedule(self.env_steps)
+        charts = self.charts()
         targets = self._targets(batch)
         metrics = self._fit_critic(batch, targets) if p.critic_update == "before" else {}
-        q, logits = self._relaxed_q(batch, tau)
+        q, logits = self.actor_values(batch)
         scale = 1.0
         if p.normalize_advantages != "off":
             mean = est.masked_mean(targets, batch.valid)
@@ -278,7 +289,7 @@ class GumbelAgent:
             "losses/policy_loss": actor_loss.item(),
             "losses/entropy": entropy.item(),
             "grads/policy_grad_norm": grad_norm,
-            "charts/tau": tau,
+            **charts,
         }
 
     def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
@@ -312,6 +323,45 @@ class GumbelAgent:
             self.target_critic.load_state_dict(state["target_critic"])
 
 
+class GumbelAgent(CriticActor):
+    """The relaxed-action actor-critic; ``relaxation`` is one of soft, st, rao."""
+
+    def __init__(self, policy: PolicyNetwork, preset: GumbelPreset, relaxation: str):
+        if relaxation not in RELAXATIONS:
+            raise ValueError(f"unknown relaxation {relaxation!r}; choose one of {RELAXATIONS}")
+        super().__init__(policy, preset)
+        self.relaxation = relaxation
+        self.schedule = preset.schedule()
+
+    def relaxed_actions(self, logits: torch.Tensor, actions: torch.Tensor, tau: float) -> torch.Tensor:
+        """The relaxation y(theta, g) of the taken ``actions``, with g drawn given those actions."""
+        if self.relaxation == "soft":
+            return est.relaxed_sample(logits, est.conditional_gumbel_noise(logits, actions)[0], tau)
+        draws = self.preset.rao_samples if self.relaxation == "rao" else 1
+        return est.gumbel_rao_sample(logits, actions, tau, draws)
+
+    def actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q(s, y(theta, g)) per step at the current temperature."""
+        logits = self.policy(batch.features)
+        y = self.relaxed_actions(logits, batch.actions, self.schedule(self.env_steps))
+        with frozen(self.critic):
+            return self.critic(batch.features, y), logits
+
+    def charts(self) -> dict[str, float]:
+        return {"charts/tau": self.schedule(self.env_steps)}
+
+
+class AllActionAgent(CriticActor):
+    """The all-action (expected) policy gradient: sum_a grad pi(a|s) Q(s, a) at every visited state."""
+
+    def actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """sum_a pi(a|s) Q(s, a) per step, Q held constant."""
+        logits = self.policy(batch.features)
+        with torch.no_grad():
+            q = self.critic.all_actions(batch.features)
+        return est.all_action_values(logits, q), logits
+
+
 def build_agent(
     policy: PolicyNetwork,
     observation_space: gym.Space,
@@ -335,6 +385,12 @@ GUMBEL_ST = AgentSpec(
     "straight-through Gumbel-Softmax through a learned Q(s, a)",
     GumbelPreset,
     partial(build_agent, relaxation="st"),
+)
+ALL_ACTION = AgentSpec(
+    "all-action",
+    "all-action (expected) policy gradient: sum_a grad pi(a|s) Q(s, a) with a learned Q(s, a)",
+    QCriticPreset,
+    lambda policy, observation_space, action_space, preset: AllActionAgent(policy, preset),
 )
 GUMBEL_RAO = AgentSpec(
     "gumbel-rao",

@@ -1,6 +1,6 @@
-"""REINFORCE (score-function) agents with four baselines.
+"""REINFORCE (score-function) agents with five baselines.
 
-All four share one update: the score-function surrogate of pglab.estimators on advantages
+All five share one update: the score-function surrogate of pglab.estimators on advantages
 ``A_t = G_t - b_t``; they differ only in the baseline b_t:
 
 * ``reinforce``        b = 0.
@@ -9,6 +9,11 @@ All four share one update: the score-function surrogate of pglab.estimators on a
 * ``reinforce-value``  b = V(s_t), a separate value network regressed on the returns. With a critic,
                        cut episode tails (time limits, the end of a rollout) are bootstrapped with V,
                        and ``gae_lambda < 1`` turns the advantages into GAE(lambda).
+* ``reinforce-optimal`` b = b*(s) = E[|grad log pi|^2 G | s] / E[|grad log pi|^2 | s], the baseline of s
+                       that minimises the estimate's variance (Weaver & Tao 2001; Greensmith, Bartlett &
+                       Baxter 2004), learned by regressing a network on the returns with the weights
+                       |grad log pi(a|s)|^2 (per-sample score norms by torch.func, or in closed form
+                       for the output layer alone); returns are not bootstrapped (b is not V).
 * ``reinforce-rloo``   b = the mean return-to-go of the *other* environments at the same rollout step
                        (leave-one-out over the batch's parallel trajectories): independent of the
                        action judged, hence unbiased; it also cancels the shortening of returns near
@@ -27,7 +32,7 @@ import gymnasium as gym
 import torch
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, CriticPreset, Preset, knob, optimizer_step
+from pglab.agent import AgentSpec, CriticPreset, Preset, knob, optimizer_step, require
 from pglab.errors import ConfigError
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
@@ -95,8 +100,36 @@ class ValuePreset(CriticPreset):
             raise ConfigError(f"gae_lambda={self.gae_lambda!r} must lie in [0, 1]")
 
 
+SCORE_NORMS = ("full", "output")
+
+
+@dataclass
+class OptimalPreset(CriticPreset):
+    """The variance-minimising baseline; reinforce-value's batch (16 x 64) and learning rates, returns not
+    bootstrapped (b*(s) is not V), the baseline network fitted with 4 passes after the actor step."""
+
+    num_envs: int = knob(16, "parallel environments (the batch holds num_envs * num_steps steps)")
+    num_steps: int = knob(64, "steps per environment per update; cut tails count only the rewards seen")
+    lr: float = knob(3e-3, "policy learning rate (Adam)")
+    critic_lr: float = knob(3e-3, "learning rate of the baseline network (Adam)")
+    critic_epochs: int = knob(4, "weighted regression passes of the baseline network over each batch")
+    score_norm: str = knob(
+        "full",
+        "the weights |grad log pi(a|s)|^2 of the baseline's regression: 'full' (every policy parameter, by "
+        "torch.func) or 'output' (the softmax output layer alone, in closed form: cheaper, approximate)",
+    )
+
+    estimator_fields: ClassVar[tuple[str, ...]] = ("score_norm",)
+
+    def validate(self) -> None:
+        super().validate()
+        require(
+            self.score_norm in SCORE_NORMS, "score_norm", self.score_norm, f"must be one of {', '.join(SCORE_NORMS)}"
+        )
+
+
 class ReinforceAgent:
-    """The score-function agent; ``baseline`` is one of none, ema, value, rloo."""
+    """The score-function agent; ``baseline`` is one of none, ema, value, rloo, optimal."""
 
     def __init__(self, policy: PolicyNetwork, preset: Preset, baseline: str):
         self.policy = policy
@@ -105,8 +138,8 @@ class ReinforceAgent:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
         self.running_return: float | None = None
         self.critic: torch.nn.Module | None = None
-        if baseline == "value":
-            assert isinstance(preset, ValuePreset)
+        if baseline in ("value", "optimal"):
+            assert isinstance(preset, CriticPreset)
             self.critic = mlp(policy.encoder.width, preset.critic_hidden_sizes, 1, preset.activation)
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
 
@@ -116,7 +149,8 @@ class ReinforceAgent:
     def _advantages(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(advantages, value targets or None)."""
         p = self.preset
-        if self.critic is not None:
+        if self.baseline == "value":
+            assert self.critic is not None
             with torch.no_grad():
                 v = self.critic(batch.all_features()).squeeze(-1)
             adv = est.gae_advantages(
@@ -144,6 +178,10 @@ class ReinforceAgent:
             return returns - baseline, None
         if self.baseline == "rloo":
             return returns - est.leave_one_out_baseline(returns, dim=1, mask=batch.valid), None
+        if self.baseline == "optimal":
+            assert self.critic is not None
+            with torch.no_grad():
+                return returns - self.critic(batch.features).squeeze(-1), returns
         return returns, None
 
     def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -165,16 +203,27 @@ class ReinforceAgent:
         return self._surrogate(batch)[0]
 
     def use_oracle_critic(self, critic: torch.nn.Module) -> None:
-        """Judge with ``critic`` (e.g. pglab.exact.OracleCritic: the exact V) instead of the learned one."""
+        """Judge with ``critic`` (e.g. pglab.exact.OracleCritic: the exact V) instead of the learned one;
+        the optimal baseline reads its exact Q into b*(s) (see :class:`OptimalBaselineOracle`)."""
         if self.critic is None:
             raise ConfigError(f"REINFORCE with baseline {self.baseline!r} has no critic to replace")
-        self.critic = critic
+        self.critic = OptimalBaselineOracle(critic, self) if self.baseline == "optimal" else critic
+
+    def score_norms(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """|grad log pi(a|s)|^2 per step, over the parameters the preset's ``score_norm`` names."""
+        if self.preset.score_norm == "full":
+            return est.score_sq_norms(self.policy, features, actions)
+        with torch.no_grad():
+            hidden = self.policy.net[:-1](features)
+            return est.output_layer_score_sq_norms(hidden, self.policy.net[-1](hidden), actions)
 
     def update(self, batch: RolloutBuffer) -> dict[str, float]:
         p = self.preset
         metrics: dict[str, float] = {}
+        # the optimal baseline's regression weights belong to the policy that collected the batch
+        weights = self.score_norms(batch.features, batch.actions) if self.baseline == "optimal" else None
         if self.critic is not None and p.critic_update == "before":  # the advantages then read the fitted V
-            metrics.update(self._fit_critic(batch, self._advantages(batch)[1]))
+            metrics.update(self._fit_critic(batch, self._advantages(batch)[1], weights))
         policy_loss, logits, value_targets = self._surrogate(batch)
         entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
         grad_norm = optimizer_step(
@@ -193,14 +242,20 @@ class ReinforceAgent:
         if self.running_return is not None:
             metrics["charts/baseline"] = self.running_return
         if self.critic is not None and value_targets is not None and p.critic_update == "after":
-            metrics.update(self._fit_critic(batch, value_targets))
+            metrics.update(self._fit_critic(batch, value_targets, weights))
         return metrics
 
-    def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
+    def _fit_critic(
+        self, batch: RolloutBuffer, targets: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> dict[str, float]:
+        """Regress the critic on ``targets``; with ``weights`` (the optimal baseline) weighted by them."""
         assert self.critic is not None
         for _ in range(self.preset.critic_epochs):
             predictions = self.critic(batch.features).squeeze(-1)
-            value_loss = est.masked_mean((predictions - targets) ** 2, batch.valid)
+            if weights is None:
+                value_loss = est.masked_mean((predictions - targets) ** 2, batch.valid)
+            else:
+                value_loss = est.weighted_mse(predictions, targets, weights, batch.valid)
             grad_norm = optimizer_step(
                 self.critic_optimizer,
                 value_loss,
@@ -229,6 +284,32 @@ class ReinforceAgent:
             self.critic_optimizer.load_state_dict(state["critic_optimizer"])
 
 
+class OptimalBaselineOracle(torch.nn.Module):
+    """The exact optimal baseline b*(s) of the agent's current policy, from an exact critic's Q(s, .).
+
+    b*(s) = sum_a pi(a|s) w(s, a) Q(s, a) / sum_a pi(a|s) w(s, a) with w = |grad log pi(a|s)|^2
+    (pglab.estimators.optimal_baseline); ``forward(features)`` has the value network's shape (..., 1).
+    """
+
+    def __init__(self, oracle: torch.nn.Module, agent: ReinforceAgent):
+        super().__init__()
+        self.oracle = oracle
+        self.agent = agent
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            probs = torch.softmax(self.agent.policy(features), dim=-1)
+            q = self.oracle.q_values(features).to(probs.dtype)
+        norms = torch.stack(
+            [
+                self.agent.score_norms(features, torch.full(features.shape[:-1], a, dtype=torch.long))
+                for a in range(probs.shape[-1])
+            ],
+            dim=-1,
+        )
+        return est.optimal_baseline(probs, norms, q).unsqueeze(-1)
+
+
 def _builder(baseline: str):
     def build(
         policy: PolicyNetwork,
@@ -248,6 +329,12 @@ REINFORCE_VALUE = AgentSpec(
     "REINFORCE, learned state-value baseline (GAE(lambda) option)",
     ValuePreset,
     _builder("value"),
+)
+REINFORCE_OPTIMAL = AgentSpec(
+    "reinforce-optimal",
+    "REINFORCE, the variance-minimising baseline b*(s) = E[|grad log pi|^2 G | s] / E[|grad log pi|^2 | s], learned",
+    OptimalPreset,
+    _builder("optimal"),
 )
 REINFORCE_RLOO = AgentSpec(
     "reinforce-rloo",

@@ -344,6 +344,26 @@ def optimizer_step(
     params = list(parameters)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    return _clip_and_step(optimizer, params, max_grad_norm)
+
+
+def gradient_step(
+    optimizer: torch.optim.Optimizer,
+    parameters: Iterable[nn.Parameter],
+    gradients: Iterable[torch.Tensor],
+    max_grad_norm: float,
+) -> float:
+    """Step along given ``gradients`` (one per parameter, a loss's gradient), clipped as in
+    :func:`optimizer_step`; for estimators whose step is not the gradient of one scalar loss that can
+    be backpropagated once (RELAX: its control variate's loss is the policy gradient's own norm)."""
+    params = list(parameters)
+    optimizer.zero_grad(set_to_none=True)
+    for param, gradient in zip(params, gradients, strict=True):
+        param.grad = gradient.detach().clone()
+    return _clip_and_step(optimizer, params, max_grad_norm)
+
+
+def _clip_and_step(optimizer: torch.optim.Optimizer, params: list[nn.Parameter], max_grad_norm: float) -> float:
     limit = max_grad_norm if max_grad_norm > 0 else float("inf")
     norm = float(nn.utils.clip_grad_norm_(params, limit))
     if not math.isfinite(norm):

@@ -222,6 +222,32 @@ def straight_through_sample(logits: torch.Tensor, noise: torch.Tensor, tau: floa
     return straight_through(hard, soft)
 
 
+def conditional_gumbel_logits(
+    logits: torch.Tensor,
+    actions: torch.Tensor,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Perturbed logits z = logits + g, shape (num_samples, *logits.shape), with g ~ Gumbel(0, 1) drawn
+    conditioned on argmax(z) = actions, as a differentiable function of ``logits`` at fixed noise.
+
+    The exact construction of Paulus et al. 2021 (Gumbel-Rao, their appendix), in log space so that
+    no exp(logits) can overflow: the top of the perturbed logits is Gumbel with location
+    logsumexp(logits), independent of which action attains it, so z_a = logsumexp + G_0; every other
+    z_i is Gumbel(logits_i) truncated below z_a: z_i = -logaddexp(-z_a, -(logits_i + G_i)).
+    Differentiating z at fixed (G_0, G_i) is the conditional reparameterisation of REBAR (Tucker et
+    al. 2017) that RELAX needs for d/dtheta E[c(z) | a].
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1; got {num_samples}")
+    shape = (num_samples, *logits.shape)
+    gumbels = gumbel_noise(shape, logits.dtype, logits.device, generator)
+    index = actions.long().unsqueeze(-1).expand(num_samples, *actions.shape, 1)
+    top = torch.logsumexp(logits, dim=-1, keepdim=True) + gumbels.gather(-1, index)
+    others = -torch.logaddexp(-top, -(logits + gumbels))
+    return others.scatter(-1, index, top)
+
+
 def conditional_gumbel_noise(
     logits: torch.Tensor,
     actions: torch.Tensor,
@@ -230,23 +256,12 @@ def conditional_gumbel_noise(
 ) -> torch.Tensor:
     """Gumbel noise g, shape (num_samples, *logits.shape), drawn conditioned on argmax(logits + g) = actions.
 
-    The exact construction of Paulus et al. 2021 (Gumbel-Rao, their appendix), in log space so that
-    no exp(logits) can overflow: the top of the perturbed logits z = logits + g is Gumbel with
-    location logsumexp(logits), independent of which action attains it, so z_a = logsumexp + G_0;
-    every other z_i is Gumbel(logits_i) truncated below z_a: z_i = -logaddexp(-z_a, -(logits_i + G_i)).
-    The noise is returned detached: the estimators hold it constant and differentiate through the
-    logits only, which is what makes averaging over draws a Rao-Blackwellisation of straight-through.
+    :func:`conditional_gumbel_logits` minus the logits, detached: the estimators that hold the noise
+    constant differentiate through the logits only, which is what makes averaging over draws a
+    Rao-Blackwellisation of straight-through.
     """
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be at least 1; got {num_samples}")
     logits = logits.detach()
-    shape = (num_samples, *logits.shape)
-    gumbels = gumbel_noise(shape, logits.dtype, logits.device, generator)
-    index = actions.long().unsqueeze(-1).expand(num_samples, *actions.shape, 1)
-    top = torch.logsumexp(logits, dim=-1, keepdim=True) + gumbels.gather(-1, index)
-    others = -torch.logaddexp(-top, -(logits + gumbels))
-    perturbed = others.scatter(-1, index, top)
-    return perturbed - logits
+    return conditional_gumbel_logits(logits, actions, num_samples, generator) - logits
 
 
 def gumbel_rao_sample(
@@ -268,3 +283,113 @@ def gumbel_rao_sample(
     soft = relaxed_sample(logits.unsqueeze(0), noise, tau).mean(0)
     hard = torch.nn.functional.one_hot(actions.long(), logits.shape[-1]).to(soft.dtype)
     return straight_through(hard, soft)
+
+
+def relax_surrogate(
+    log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    control: torch.Tensor,
+    control_tilde: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The RELAX surrogate (Grathwohl et al. 2018, "Backpropagation through the Void", their RL
+    appendix): -mean(log pi(a|s) * (G - c(s, z~)) + c(s, z) - c(s, z~)).
+
+    Its gradient in the policy parameters theta is minus the RELAX estimate of grad J, per step
+    grad log pi(a|s) [G - c_phi(s, z~)] + grad c_phi(s, z) - grad c_phi(s, z~), where
+
+    * ``advantages`` = G - c_phi(s, z~) must be constant in theta (compute c there from a z~ detached
+      from the logits). It is *not* detached here: it may carry gradient to phi, which is how the
+      control variate's variance objective (the squared norm of this estimate) reaches phi through
+      the score term;
+    * ``control`` = c_phi(s, z), z = logits + g the perturbed logits whose argmax is the action,
+      reparameterised: the gradient flows through the logits at fixed noise g;
+    * ``control_tilde`` = c_phi(s, z~), z~ ~ p(z | a) drawn again given the action, through the
+      conditional reparameterisation (:func:`conditional_gumbel_logits`).
+
+    Unbiased for any control variate c_phi that does not depend on the batch's actions.
+    """
+    shapes = {tuple(t.shape) for t in (log_probs, advantages, control, control_tilde)}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"log_probs {tuple(log_probs.shape)}, advantages {tuple(advantages.shape)}, control "
+            f"{tuple(control.shape)} and control_tilde {tuple(control_tilde.shape)} must have one shape"
+        )
+    return -masked_mean(log_probs * advantages + control - control_tilde, mask)
+
+
+def all_action_values(logits: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:
+    """sum_a pi(a|s) Q(s, a) per state with Q held constant: minus its mean is the all-action surrogate.
+
+    The gradient of its mean over the visited states is the all-action ("expected") policy-gradient
+    estimate, the mean of sum_a grad pi(a|s) Q(s, a) (Sutton et al. 2000; Mean Actor-Critic, Allen et
+    al. 2017): the expectation over the action is taken exactly, so given Q the estimate has no
+    sampling noise from the action. With the exact Q of the policy each state's term is the exact
+    gradient of that state's term of the policy-gradient theorem. logits and q_values are (..., K);
+    the result is (...).
+    """
+    if logits.shape != q_values.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and q_values {tuple(q_values.shape)} differ")
+    return (torch.softmax(logits, dim=-1) * q_values.detach()).sum(-1)
+
+
+def score_sq_norms(module: torch.nn.Module, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """|grad_theta log pi(a|s)|^2 over all of ``module``'s parameters, one value per (s, a), by torch.func.
+
+    ``module(features)`` gives the logits; features (..., D) and actions (...) give a result of shape
+    (...), detached. Per-sample gradients are vectorised (``torch.func.vmap`` of ``grad``), so the cost
+    is a few batched passes rather than one backward pass per sample.
+    """
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    flat_features = features.reshape(-1, features.shape[-1])
+    flat_actions = actions.reshape(-1).long()
+
+    def log_prob(p: dict[str, torch.Tensor], x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        logits = torch.func.functional_call(module, p, (x.unsqueeze(0),))[0]
+        return torch.log_softmax(logits, dim=-1).gather(-1, a.unsqueeze(-1)).squeeze(-1)
+
+    with torch.enable_grad():
+        per_sample = torch.func.vmap(torch.func.grad(log_prob), in_dims=(None, 0, 0))(
+            params, flat_features, flat_actions
+        )
+    total = sum(g.reshape(g.shape[0], -1).pow(2).sum(-1) for g in per_sample.values())
+    return total.reshape(actions.shape)
+
+
+def output_layer_score_sq_norms(hidden: torch.Tensor, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """|grad log pi(a|s)|^2 over the softmax output layer's weight and bias alone, in closed form.
+
+    For logits = W h + b, grad_W log pi(a|s) = (e_a - pi) h^T and grad_b = e_a - pi, so the squared norm
+    is |e_a - pi|^2 (|h|^2 + 1): no per-sample backward pass at all. hidden (..., H), logits (..., K),
+    actions (...).
+    """
+    probs = torch.softmax(logits.detach(), dim=-1)
+    one_hot = torch.nn.functional.one_hot(actions.long(), probs.shape[-1]).to(probs.dtype)
+    return ((one_hot - probs) ** 2).sum(-1) * (hidden.detach().pow(2).sum(-1) + 1.0)
+
+
+def optimal_baseline(probs: torch.Tensor, score_norms: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:
+    """The variance-minimising state baseline b*(s) = E[|grad log pi|^2 G | s] / E[|grad log pi|^2 | s]
+    (Weaver & Tao 2001; Greensmith, Bartlett & Baxter 2004), from exact per-action quantities.
+
+    With E[G | s, a] = Q(s, a): b*(s) = sum_a pi(a|s) w(s, a) Q(s, a) / sum_a pi(a|s) w(s, a), where
+    w(s, a) = |grad log pi(a|s)|^2. It minimises the trace of the covariance of the single-step
+    score-function estimate grad log pi(a|s) (G - b(s)) over all baselines of s alone. All inputs are
+    (..., K); the result is (...).
+    """
+    weights = probs * score_norms
+    return (weights * q_values).sum(-1) / weights.sum(-1).clamp_min(torch.finfo(weights.dtype).tiny)
+
+
+def weighted_mse(
+    predictions: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """mean(w * (prediction - target)^2) / mean(w) over the (masked) batch, targets and weights held constant.
+
+    Regressing b(s) on returns G with weights w = |grad log pi(a|s)|^2 has, in each state, the
+    minimiser E[w G | s] / E[w | s]: the optimal baseline (:func:`optimal_baseline`) learned from samples.
+    """
+    weights = weights.detach()
+    return masked_mean(weights * (predictions - targets.detach()) ** 2, mask) / masked_mean(weights, mask).clamp_min(
+        torch.finfo(weights.dtype).tiny
+    )

@@ -37,6 +37,7 @@ from pglab.report import (
     profile_bands,
     result_table,
 )
+from pglab.runlist import read_json
 
 # Files of a run directory the runs table links to, when they exist (the event files are globbed).
 RUN_FILES = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt", "eval.json", "videos", "wandb")
@@ -158,32 +159,85 @@ def profiles(env: str, by_agent: dict[str, list[RunRecord]], colors: dict[str, i
     return {"data": data, "layout": layout}
 
 
-def iqm_intervals(env: str, results: list[AgentResult], colors: dict[str, int]) -> dict[str, Any]:
-    """Each agent's IQM of the final return as a dot with its 95% CI as a bar, agents one per row."""
+def iqm_intervals(env: str, results: dict[str, AgentResult], colors: dict[str, int]) -> dict[str, Any]:
+    """Each group's IQM of the final return as a dot with its 95% CI as a bar, one per row (label -> result)."""
     data = [
         {
             "type": "scatter",
             "mode": "markers",
             "x": [r.final.value],
-            "y": [r.agent],
-            "name": r.agent,
-            "marker": {"color": _color(colors[r.agent]), "size": 10},
+            "y": [label],
+            "name": label,
+            "marker": {"color": _color(colors[label]), "size": 10},
             "error_x": {
                 "type": "data",
                 "symmetric": False,
                 "array": [r.final.high - r.final.value],
                 "arrayminus": [r.final.value - r.final.low],
-                "color": _color(colors[r.agent]),
+                "color": _color(colors[label]),
             },
-            "hovertemplate": f"{html.escape(r.agent)}: IQM %{{x:.4g}} [{r.final.low:.4g}, {r.final.high:.4g}], "
-            f"{len(r.runs)} seeds<extra></extra>",
+            "hovertemplate": f"{html.escape(label)}: IQM %{{x:.4g}} [{r.final.low:.4g}, {r.final.high:.4g}], "
+            f"{len(r.runs)} runs<extra></extra>",
         }
-        for r in results
+        for label, r in results.items()
     ]
     layout = _layout(f"{env}: final return, IQM with 95% bootstrap CI", "final return", "", showlegend=False)
     layout["yaxis"] |= {"autorange": "reversed", "type": "category"}
     layout["height"] = max(220, 60 + 40 * len(results))
     return {"data": data, "layout": layout}
+
+
+def sensitivity(env: str, tuning: dict[str, Any], colors: dict[str, int]) -> dict[str, Any]:
+    """A sweep's tuning scores on one env (OUT/tuning.json of ``pglab compare --sweep``): each agent's
+    criterion at every sweep point, mean over the tuning seeds with its 95% CI, the chosen point a star."""
+    data = []
+    for key, rows in tuning["scores"].items():
+        row_env, _, agent = key.partition("|")
+        if row_env != env:
+            continue
+        chosen = tuning["chosen"].get(key)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": agent,
+                "x": [_point_text(row["point"]) for row in rows],
+                "y": [row["mean"] for row in rows],
+                "error_y": {"type": "data", "symmetric": False, **_intervals(rows), "color": _color(colors[agent])},
+                "marker": {
+                    "color": _color(colors[agent]),
+                    "size": [16 if row["point"] == chosen else 8 for row in rows],
+                    "symbol": ["star" if row["point"] == chosen else "circle" for row in rows],
+                },
+                "line": {"color": _color(colors[agent])},
+                "customdata": [len(row["values"]) for row in rows],
+                "hovertemplate": f"{html.escape(agent)}<br>%{{x}}<br>%{{y:.4g}} over %{{customdata}} seeds"
+                "<extra></extra>",
+            }
+        )
+    layout = _layout(
+        f"{env}: sensitivity to the sweep (tuning seeds; star: the chosen point)",
+        "sweep point",
+        tuning.get("criterion", "criterion"),
+    )
+    layout["xaxis"]["type"] = "category"
+    return {"data": data, "layout": layout}
+
+
+def _intervals(rows: list[dict[str, Any]]) -> dict[str, list[float | None]]:
+    """plotly's asymmetric error bars from tuning.json's (mean, low, high); none where there is no interval."""
+
+    def gap(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else a - b
+
+    return {
+        "array": [gap(row["high"], row["mean"]) for row in rows],
+        "arrayminus": [gap(row["mean"], row["low"]) for row in rows],
+    }
+
+
+def _point_text(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "preset"
 
 
 def gradient_diagnostics(
@@ -278,8 +332,10 @@ def render(report: Report, directory: Path, out: Path) -> str:
     from plotly.offline import get_plotlyjs
 
     finished = sum(len(runs) for by_agent in report.groups.values() for runs in by_agent.values())
-    agents = sorted({agent for by_agent in report.groups.values() for agent in by_agent})
-    colors = {agent: i for i, agent in enumerate(agents)}  # one colour per agent on every figure
+    tuning = read_json(directory / "tuning.json")
+    tuned = {key.partition("|")[2] for key in tuning.get("scores", {})}
+    agents = sorted({agent for by_agent in report.groups.values() for agent in by_agent} | tuned)
+    colors = {agent: i for i, agent in enumerate(agents)}  # one colour per agent (or group) on every figure
     figures: dict[str, dict[str, Any]] = {}
     sections = []
 
@@ -292,12 +348,13 @@ def render(report: Report, directory: Path, out: Path) -> str:
         return f'<div class="figure" id="{key}"{style}></div>'
 
     for e, (env, by_agent) in enumerate(report.groups.items()):
-        results = [r for r in report.results if r.env == env]
+        # build_report summarises the groups in order: the results of this env pair up with its groups
+        results = dict(zip(by_agent, (r for r in report.results if r.env == env), strict=True))
         parts = [f'<h2 id="env-{e}">{html.escape(env)}</h2>']
         parts.append(figure(learning_curves(env, by_agent, colors), f"fig-{e}-curves"))
         parts += [
             "<h3>Final return</h3>",
-            _table(*result_table(results), text_columns={0}),
+            _table(*result_table(list(results.values())), text_columns={0}),
             figure(iqm_intervals(env, results, colors), f"fig-{e}-iqm"),
         ]
         parts.append(figure(profiles(env, by_agent, colors), f"fig-{e}-profile"))
@@ -305,6 +362,12 @@ def render(report: Report, directory: Path, out: Path) -> str:
         if grads:
             parts += ["<h3>Gradient diagnostics</h3>", grads]
         sections.append("\n".join(p for p in parts if p))
+    if tuning.get("scores"):
+        envs = sorted({key.partition("|")[0] for key in tuning["scores"]})
+        parts = ['<h2 id="sweep">Sweep sensitivity</h2>', f'<p class="note">{html.escape(_tuning_text(tuning))}</p>']
+        parts += [figure(sensitivity(env, tuning, colors), f"fig-sweep-{e}") for e, env in enumerate(envs)]
+        sections.append("\n".join(parts))
+    sweep_link = ' <a href="#sweep">sweep</a>' if tuning.get("scores") else ""
     nav = " ".join(f'<a href="#env-{e}">{html.escape(env)}</a>' for e, env in enumerate(report.groups))
     excluded = [r for r in report.runs if not (r.finished and r.final_return is not None)]
     note = f"<p>{len(excluded)} runs are left out of the statistics (not finished); see the runs table.</p>"
@@ -319,7 +382,7 @@ def render(report: Report, directory: Path, out: Path) -> str:
             f"<h1>pglab report: {html.escape(str(directory))}</h1>",
             f"<p>{finished} finished runs of {len(report.runs)}.</p>" + (note if excluded else ""),
             f'<p class="methods">{html.escape(METHODS)}</p>',
-            f'<nav>{nav} <a href="#runs">runs</a></nav>',
+            f'<nav>{nav}{sweep_link} <a href="#runs">runs</a></nav>',
             *sections,
             '<h2 id="runs">Runs</h2>',
             _runs_table(report.runs, out),
@@ -328,6 +391,15 @@ def render(report: Report, directory: Path, out: Path) -> str:
             f"<script>{SCRIPT}</script>",
             "</body></html>",
         ]
+    )
+
+
+def _tuning_text(tuning: dict[str, Any]) -> str:
+    return (
+        f"Every agent ran every point of the sweep on the tuning seeds {', '.join(map(str, tuning['tune_seeds']))} "
+        f"({tuning['total_steps']:,} steps per run); the point with the best mean criterion was run on the evaluation "
+        f"seeds, whose runs the sections above report. Criterion: {tuning['criterion_text']}. Points: mean over the "
+        "tuning seeds with its 95% Student-t interval (none with one seed)."
     )
 
 

@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
+from pglab.experiments import GridSpec
 from pglab.report import RETURN
+from pglab.tuning import PointScore, SweepSpec, write_tuning
 from tests.browser import chromium, load
 from tests.helpers import read_json
 from tests.test_report import read_csv, write_run
 
 AGENTS = ("alpha", "beta", "gamma")
+LRS = ("1e-3", "3e-3")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,21 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 (run / "checkpoint.pt").write_bytes(b"")
                 (run / "events.out.tfevents.1.host.1.0").write_bytes(b"")
     write_run(root / "runs", "Acrobot-v1", "alpha", 9, 0.0, [{"global_step": 0}], status="failed")
+    write_sweep(root)
     return root
+
+
+def write_sweep(root: Path) -> None:
+    """tuning.json as `pglab compare --sweep lr=1e-3,3e-3 --tune-seeds 100-101` writes it (CartPole only)."""
+    grid = GridSpec(agents=AGENTS, envs=("CartPole-v1",), seeds=(0, 1, 2, 3), out=root, total_steps=4000)
+    spec = SweepSpec(grid=grid, sweep={"lr": ("1e-3", "3e-3")}, tune_seeds=(100, 101), criterion="final")
+    scores = {
+        f"CartPole-v1|{agent}": [
+            PointScore({"lr": lr}, [a + i, a + i + 2.0], a + i + 1.0, a + i, a + i + 2.0) for i, lr in enumerate(LRS)
+        ]
+        for a, agent in enumerate(AGENTS)
+    }
+    write_tuning(spec, scores, {f"CartPole-v1|{agent}": {"lr": "3e-3"} for agent in AGENTS})
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +70,9 @@ def embedded_figures(page: Path) -> dict[str, dict]:
 
 def test_every_figure_renders_in_chromium_offline(report_html: Path, tmp_path: Path):
     figures = embedded_figures(report_html)
-    # per env: curves, IQM intervals, profile; grads on CartPole only
+    # per env: curves, IQM intervals, profile; grads and the sweep on CartPole only
     assert sorted(figures) == sorted(
-        [f"fig-{e}-{kind}" for e in (0, 1) for kind in ("curves", "iqm", "profile")] + ["fig-1-grads"]
+        [f"fig-{e}-{kind}" for e in (0, 1) for kind in ("curves", "iqm", "profile")] + ["fig-1-grads", "fig-sweep-0"]
     )
     with chromium() as driver:
         page = load(driver, report_html)
@@ -92,6 +109,12 @@ def test_the_html_numbers_are_report_md_s(grid: Path, report_html: Path):
             assert trace["x"] == [pytest.approx(iqm)]
             assert trace["error_x"]["arrayminus"] == [pytest.approx(iqm - low)]
             assert trace["error_x"]["array"] == [pytest.approx(high - iqm)]
+    sweep = {trace["name"]: trace for trace in figures["fig-sweep-0"]["data"]}
+    assert list(sweep) == list(AGENTS)
+    for a, agent in enumerate(AGENTS):
+        assert sweep[agent]["x"] == ["lr=1e-3", "lr=3e-3"] and sweep[agent]["y"] == [a + 1.0, a + 2.0]
+        assert sweep[agent]["error_y"]["array"] == sweep[agent]["error_y"]["arrayminus"] == [1.0, 1.0]
+        assert sweep[agent]["marker"]["symbol"] == ["circle", "star"]  # the chosen point
     text = report_html.read_text()
     assert "3/4" in text and "25" in text  # Acrobot: seeds reaching the target
     assert "Acrobot-v1__alpha__9" in text and "failed" in text  # listed, though left out of the statistics

@@ -227,7 +227,7 @@ class CriticActor:
             self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
-        return est.gumbel_max_sample(self.policy(features))
+        return est.gumbel_max_sample(self.policy.fast_logits(features))
 
     def actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-step values the actor ascends, with gradients into the policy only; the policy's logits)."""

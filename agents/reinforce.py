@@ -144,7 +144,7 @@ class ReinforceAgent:
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
-        return est.gumbel_max_sample(self.policy(features))
+        return est.gumbel_max_sample(self.policy.fast_logits(features))
 
     def _advantages(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(advantages, value targets or None)."""

@@ -53,7 +53,7 @@ class RolloutBuffer:
 
         return cls(
             features=torch.zeros(num_steps, num_envs, feature_width),
-            actions=torch.zeros(num_steps, num_envs, dtype=torch.int64),
+            actions=shared(np.int64),
             rewards=shared(np.float32),
             terminated=shared(np.bool_),
             truncated=shared(np.bool_),
@@ -158,22 +158,24 @@ class Collector:
         buf = self.buffer
         rewards_np, terminated_np = buf.rewards.numpy(), buf.terminated.numpy()
         truncated_np, valid_np = buf.truncated.numpy(), buf.valid.numpy()
+        actions_np = buf.actions.numpy()
         features = self._features
-        for t in range(buf.num_steps):
-            buf.features[t] = features
-            np.logical_not(self._resetting, out=valid_np[t])
-            with torch.inference_mode():
-                actions = actor.act(features)
-            buf.actions[t] = actions
-            try:
-                observations, rewards, terminated, truncated, info = self.envs.step(actions.numpy())
-            except Exception as exc:
-                raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
-            rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
-            self._resetting = np.logical_or(terminated, truncated)
-            features = self.encoder(observations)
-            self._record_episodes(info)
-        buf.next_features.copy_(features)
+        # One inference-mode block for the whole window (entering it costs as much as a small op).
+        with torch.inference_mode():
+            for t in range(buf.num_steps):
+                buf.features[t] = features
+                np.logical_not(self._resetting, out=valid_np[t])
+                actions = actor.act(features).numpy()
+                actions_np[t] = actions
+                try:
+                    observations, rewards, terminated, truncated, info = self.envs.step(actions)
+                except Exception as exc:
+                    raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
+                rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
+                np.logical_or(terminated, truncated, out=self._resetting)
+                features = self.encoder(observations)
+                self._record_episodes(info)
+            buf.next_features.copy_(features)
         self._features = features
         return buf
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from pglab.errors import ConfigError, NonFiniteLossError
+from pglab.limits import fits_type, type_name
 from pglab.policy import ACTIVATIONS, PolicyNetwork
 from pglab.rollout import RolloutBuffer
 
@@ -91,6 +92,9 @@ class Preset:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible value."""
+        for f in dataclasses.fields(self):  # inf or NaN in any float field: refused before training, not after
+            value = getattr(self, f.name)
+            require(not isinstance(value, float) or math.isfinite(value), f.name, value, "must be a finite number")
         require(self.num_envs >= 1, "num_envs", self.num_envs, "must be at least 1")
         require(self.num_steps >= 1, "num_steps", self.num_steps, "must be at least 1")
         require(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "must lie in (0, 1]")
@@ -275,7 +279,12 @@ def resolve_preset(
             close = difflib.get_close_matches(name, sorted(fields), n=3)
             hint = f"did you mean {', '.join(close)}?" if close else f"known keys: {', '.join(sorted(fields))}"
             raise ConfigError(f"unknown --set key {name!r} for this agent; {hint}")
-        values[name] = _parse_value(name, raw, hints[name]) if isinstance(raw, str) else raw
+        if isinstance(raw, str):
+            values[name] = _parse_value(name, raw, hints[name])
+        elif fits_type(raw, hints[name]):  # typed already (Python, a config file): of the field's type
+            values[name] = tuple(raw) if isinstance(raw, list) else raw
+        else:
+            raise ConfigError(f"{name}={raw!r}: expected a value of type {type_name(hints[name])}")
     preset = preset_cls(**values)
     preset.validate()
     if protocol == "matched" and preset.normalize_advantages == "standardize":

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from pglab.errors import CheckpointError
+from pglab.limits import available_memory, gigabytes
 
 CHECKPOINT = "checkpoint.pt"  # its name inside a run directory
 
@@ -43,11 +44,50 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         raise
 
 
+# torch.save stores a checkpoint's entries uncompressed; a deflated entry that inflates this many times
+# over (or past MAX_ENTRIES entries) is a compression bomb, refused before torch reads a byte of it.
+MAX_RATIO = 100
+MAX_ENTRIES = 100_000
+
+
+def check_archive(path: Path) -> None:
+    """Refuse, from its directory alone, a file that is no torch zip archive or would inflate too far.
+
+    Reads only the zip's central directory (declared sizes), so a bomb is refused in milliseconds and
+    with no memory; and a file that is not a zip (a raw pickle, /etc/passwd) never reaches torch.load,
+    whose legacy reader would unpickle it and warn.
+    """
+    foreign = (
+        f"{path} is not a checkpoint pglab wrote (it is truncated or corrupt, or in another format: pglab "
+        "writes torch's zip archive)"
+    )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(foreign) from exc
+    if len(entries) > MAX_ENTRIES:
+        raise CheckpointError(f"{path} holds {len(entries):,} entries, far more than a checkpoint; not loaded")
+    for entry in entries:
+        if entry.compress_type != zipfile.ZIP_STORED and entry.file_size > max(2**20, MAX_RATIO * entry.compress_size):
+            raise CheckpointError(
+                f"{path} is a compression bomb: {entry.filename} inflates {entry.compress_size:,} bytes to "
+                f"{entry.file_size:,}; not loaded"
+            )
+    total = sum(entry.file_size for entry in entries)
+    if total > available_memory():
+        raise CheckpointError(
+            f"{path} would take {gigabytes(total)} to load, more than the {gigabytes(available_memory())} of "
+            "memory available; not loaded"
+        )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; any problem becomes a one-line CheckpointError."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
+    check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

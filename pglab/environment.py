@@ -26,6 +26,7 @@ import gymnasium as gym
 from pglab.errors import EnvironmentSetupError
 
 VECTORIZATION_MODES = ("auto", "sync", "async")
+MAX_ENV_ID = 200  # characters; a longer --env is a mistake, refused before any lookup
 
 
 @cache
@@ -77,6 +78,11 @@ def resolve_env_id(env_id: str) -> str:
     Returns the bare environment id. Raises EnvironmentSetupError with close matches for an
     unknown id, or the plug-in's import error in one line.
     """
+    if len(env_id) > MAX_ENV_ID:
+        raise EnvironmentSetupError(
+            f"an environment id of {len(env_id):,} characters ({env_id[:40]!r}...); ids are short, like "
+            "CartPole-v1: check --env"
+        )
     load_env_plugins()
     module, sep, bare_id = env_id.rpartition(":")
     if sep:
@@ -89,10 +95,43 @@ def resolve_env_id(env_id: str) -> str:
     else:
         bare_id = env_id
     if bare_id not in gym.registry:
-        close = difflib.get_close_matches(bare_id, list(gym.registry), n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}?" if close else "run `pglab list` to see the registered environments"
-        raise EnvironmentSetupError(f"unknown environment {bare_id!r}; {hint}")
+        raise EnvironmentSetupError(f"unknown environment {bare_id!r}; {_suggest(bare_id)}")
     return bare_id
+
+
+def _suggest(bare_id: str) -> str:
+    """Close registered ids that can be made here; failing those, close ids with what they need."""
+    close = difflib.get_close_matches(bare_id, list(gym.registry), n=6, cutoff=0.6)
+    needs = {env_id: unmet_dependency(env_id) for env_id in close}
+    usable = [env_id for env_id in close if needs[env_id] is None][:3]
+    if usable:
+        return f"did you mean {', '.join(usable)}?"
+    if close:
+        return "did you mean " + ", ".join(f"{env_id} (which {needs[env_id]})" for env_id in close[:3]) + "?"
+    return "run `pglab list` to see the registered environments"
+
+
+def unmet_dependency(env_id: str) -> str | None:
+    """None if ``env_id`` can be made here, else what it needs, e.g. "needs Box2D: pip install 'pglab[box2d]'"."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gym.make(env_id).close()
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:
+        return _needs(exc)
+    except Exception as exc:  # an id that exists but cannot be made bare (required arguments, ...)
+        return f"cannot be made without arguments ({type(exc).__name__})"
+    return None
+
+
+def _needs(exc: Exception) -> str:
+    """What a DependencyNotInstalled or ImportError from making an environment asks the user to install."""
+    text = str(exc)
+    if "box2d" in text.lower():
+        return "needs Box2D, which is not installed: pip install 'pglab[box2d]'"
+    if isinstance(exc, ImportError) and exc.name:
+        return f"needs {exc.name}, which is not installed"
+    return f"needs a package that is not installed ({text.splitlines()[0] if text else type(exc).__name__})"
 
 
 def discrete_env_ids() -> list[str]:
@@ -136,6 +175,8 @@ def make_vector_env(
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     try:
         envs = gym.make_vec(bare_id, num_envs=num_envs, vectorization_mode=mode, **dict(env_kwargs or {}))
+    except (gym.error.DependencyNotInstalled, ImportError) as exc:
+        raise EnvironmentSetupError(f"{bare_id} {_needs(exc)}") from exc
     except TypeError as exc:
         raise EnvironmentSetupError(f"{bare_id} rejected its arguments: {exc}; check --env-kwarg") from exc
     action_space = envs.single_action_space

@@ -7,6 +7,7 @@ is allocated or written.
 
 from __future__ import annotations
 
+import os
 import types
 import typing
 from typing import Any
@@ -61,3 +62,22 @@ def type_name(hint: Any) -> str:
     if typing.get_origin(hint) is tuple:
         return f"a list of {type_name(typing.get_args(hint)[0])}"
     return getattr(hint, "__name__", str(hint))
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give a new allocation now (Linux: MemAvailable), else all of it."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**63  # unknown: no limit rather than a false refusal
+
+
+def gigabytes(size: float) -> str:
+    return f"{size / 2**30:,.1f} GB"

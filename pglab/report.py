@@ -12,7 +12,6 @@ whatever made it stop. Excluded runs are listed in report.md with their status.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -24,7 +23,7 @@ import numpy as np
 
 from pglab import stats
 from pglab.errors import ConfigError
-from pglab.runlist import read_json, run_directories
+from pglab.runlist import metrics_row, read_json, run_directories
 
 RETURN = "charts/episodic_return"
 GRADS_PREFIX = "grads/"
@@ -119,10 +118,9 @@ def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         lines = path.read_text().splitlines()
     except OSError:
         return {}
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
+    for number, line in enumerate(lines, 1):
+        row = metrics_row(line, path, number)
+        if row is None:
             continue  # a row cut short by a killed run
         for key, value in row.items():
             if (key == RETURN or key.startswith(GRADS_PREFIX)) and isinstance(value, (int, float)):

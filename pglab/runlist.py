@@ -50,6 +50,25 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def metrics_row(line: str, path: Path, number: int) -> dict[str, Any] | None:
+    """Line ``number`` of metrics.jsonl as a row; None for a line that is not JSON (cut short by a kill).
+
+    Valid JSON that is no row (not an object, or without an integer ``global_step``) was not written
+    by pglab: a ConfigError naming the line, rather than a traceback wherever the row is used.
+    """
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    step = row.get("global_step") if isinstance(row, dict) else None
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise ConfigError(
+            f"{path} line {number} is not a metrics row (a JSON object with an integer global_step): "
+            f"{line[:60]!r}; remove or repair that line"
+        )
+    return row
+
+
 def last_logged_step(metrics: Path) -> int | None:
     """``global_step`` of the last complete row of metrics.jsonl (a row cut short by a kill is skipped)."""
     try:

@@ -46,6 +46,7 @@ from pglab.limits import check_seed, fits_type, type_name
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector
+from pglab.runlist import metrics_row
 from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json, write_text_atomic
 from pglab.video import video_unavailable
 
@@ -295,10 +296,9 @@ def _truncate_metrics(path: Path, global_step: int) -> None:
     if not path.exists():
         return
     kept = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        row = metrics_row(line, path, number)
+        if row is None:
             continue  # the last line of a process killed mid-write
         if row["global_step"] <= global_step:
             kept.append(line)

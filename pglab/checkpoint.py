@@ -22,6 +22,9 @@ from pglab.errors import CheckpointError
 from pglab.limits import available_memory, gigabytes
 
 CHECKPOINT = "checkpoint.pt"  # its name inside a run directory
+# Environment steps between periodic checkpoints of `pglab train` and of every run of a grid: a run stopped
+# even by SIGKILL resumes from at most this many steps back; a checkpoint costs milliseconds.
+DEFAULT_CHECKPOINT_EVERY = 20_000
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

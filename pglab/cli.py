@@ -31,6 +31,16 @@ def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
+def examples(*lines: str) -> str:
+    """A command's help epilog: example command lines, kept as written (click's \\b stops rewrapping)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options the user set (not None): the others keep the defaults of the function they go to."""
+    return {key: value for key, value in options.items() if value is not None}
+
+
 def _wandb_options(command: Any) -> Any:
     """The W&B flags train and compare share."""
     for option in reversed(
@@ -66,7 +76,14 @@ def cli() -> None:
     """pglab: compare policy-gradient estimators for discrete actions."""
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "pglab train --agent reinforce-value --env CartPole-v1 --target-return 475",
+        "pglab train --agent gumbel-rao --env Acrobot-v1 --seed 3 --set tau=0.5 --set lr=3e-3",
+        "pglab train --config run.toml --seed 4",
+        "pglab train --resume runs/CartPole-v1__reinforce-value__0__20261126-010203",
+    )
+)
 @config_option
 @click.option("--agent", default="reinforce-value", show_default=True, help="Agent name (see `pglab list`).")
 @click.option(
@@ -76,7 +93,9 @@ def cli() -> None:
     show_default=True,
     help="Gymnasium id, or module:EnvId.",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Seeds the initial weights, the envs and sampling."
+)
 @click.option("--total-steps", type=int, help="Environment steps  [default: 500000; on --resume, the run's].")
 @click.option("--num-envs", type=int, help="Parallel environments (default: the preset's).")
 @click.option(
@@ -84,14 +103,14 @@ def cli() -> None:
     "sets",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override any preset field; repeatable.",
+    help="Override any preset field (see `pglab list --agent NAME`); repeat it for several.",
 )
 @click.option(
     "--env-kwarg",
     "env_kwargs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Passed to gym.make; repeatable.",
+    help="Passed to gym.make; repeat it for several.",
 )
 @click.option(
     "--protocol",
@@ -134,9 +153,7 @@ def cli() -> None:
 @click.option(
     "--checkpoint-every",
     type=int,
-    default=0,
-    show_default=True,
-    help="Steps between checkpoints (0: end).",
+    help="Steps between periodic checkpoints; 0: only at the end  [default: 20000].",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
@@ -172,7 +189,7 @@ def train(
     tensorboard: bool,
     capture_video: bool,
     vectorization: str,
-    checkpoint_every: int,
+    checkpoint_every: int | None,
     progress: bool,
     grad_diagnostics_every: int,
     resume_dir: str | None,
@@ -205,9 +222,9 @@ def train(
         tensorboard=tensorboard,
         capture_video=capture_video,
         vectorization=vectorization,
-        checkpoint_every=checkpoint_every,
         progress=progress,
         grad_diagnostics_every=grad_diagnostics_every,
+        **_given(checkpoint_every=checkpoint_every),
     )
     _report(api.train(config))
 
@@ -231,13 +248,24 @@ def _report(summary: dict[str, Any]) -> None:
     )
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "pglab compare --agents reinforce,reinforce-value --envs CartPole-v1 --seeds 0-4 --out runs/grid",
+        "pglab compare --config grid.toml --workers 2",
+    )
+)
 @config_option
 @click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
 @click.option("--envs", "env_ids", required=True, help="Comma-separated environment ids.")
 @click.option("--seeds", default="0-4", show_default=True, help="Seeds: ranges and lists, e.g. 0-9 or 0,3,7-8.")
 @click.option("--total-steps", type=int, default=500_000, show_default=True, help="Environment steps per run.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every run.")
+@click.option("--num-envs", type=int, help="Parallel environments of every run (default: each preset's).")
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every run; repeatable."
+)
+@click.option(
+    "--env-kwarg", "env_kwargs", multiple=True, metavar="KEY=VALUE", help="Passed to gym.make in every run; repeatable."
+)
 @click.option(
     "--protocol",
     type=click.Choice(["matched", "presets"]),
@@ -268,9 +296,9 @@ def _report(summary: dict[str, Any]) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="The grid's directory.")
 @click.option("--name", help="The grid's name and W&B group  [default: the name of --out].")
 @click.option(
-    "--checkpoint-every", type=int, default=20_000, show_default=True, help="Steps between checkpoints of a run."
+    "--checkpoint-every", type=int, help="Steps between checkpoints of a run; 0: only at its end  [default: 20000]."
 )
-@click.option("--grad-diagnostics-every", type=int, default=0, show_default=True, help="As for pglab train; 0: never.")
+@click.option("--grad-diagnostics-every", type=int, help="As for pglab train  [default: never].")
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True, help="As for pglab train.")
 @_wandb_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -279,8 +307,10 @@ def compare(
     env_ids: str,
     seeds: str,
     total_steps: int,
+    num_envs: int | None,
     sets: tuple[str, ...],
     protocol: str,
+    env_kwargs: tuple[str, ...],
     target_return: float | None,
     sweeps: tuple[str, ...],
     tune_seeds: str | None,
@@ -290,8 +320,8 @@ def compare(
     ray_address: str | None,
     out: str,
     name: str | None,
-    checkpoint_every: int,
-    grad_diagnostics_every: int,
+    checkpoint_every: int | None,
+    grad_diagnostics_every: int | None,
     tensorboard: bool,
     progress: bool,
     **wandb_settings: str | None,
@@ -321,12 +351,14 @@ def compare(
         protocol=protocol,
         target_return=target_return,
         name=name,
-        checkpoint_every=checkpoint_every,
-        train_options={
-            **({"grad_diagnostics_every": grad_diagnostics_every} if grad_diagnostics_every else {}),
-            **({} if tensorboard else {"tensorboard": False}),
-        },
+        train_options=_given(
+            num_envs=num_envs,
+            env_kwargs=merged_pairs(ctx, "env_kwargs", _parse_env_kwargs(env_kwargs)) or None,
+            grad_diagnostics_every=grad_diagnostics_every,
+            tensorboard=None if tensorboard else False,
+        ),
         command_toml=dumps(_resolved_options(ctx, sets=overrides)),
+        **_given(checkpoint_every=checkpoint_every),
         **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
     )
     click.echo(result.table())
@@ -341,7 +373,7 @@ def compare(
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(epilog=examples("pglab report runs/grid", "pglab report runs/grid --out reports/grid"))
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), help="Where to write it  [default: DIRECTORY/report].")
 @click.option(
@@ -358,7 +390,9 @@ def report(directory: str, out: str | None, html: bool) -> None:
     click.echo(f"{finished} finished runs of {len(result.runs)}; report written to {result.files[-1]}")
 
 
-@cli.command()
+@cli.command(
+    epilog=examples("pglab runs runs/", "pglab runs runs/grid --agent reinforce-value --status finished --csv")
+)
 @click.argument("directory", default="runs", type=click.Path(file_okay=False))
 @click.option("--env", "envs", multiple=True, help="Only runs on this environment id; repeatable.")
 @click.option("--agent", "agents", multiple=True, help="Only runs of this agent; repeatable.")
@@ -399,7 +433,13 @@ def runs(
         click.echo(f"no run below {directory} matches", err=True)
 
 
-@cli.command(name="eval")
+@cli.command(
+    name="eval",
+    epilog=examples(
+        "pglab eval runs/grid/runs/CartPole-v1__reinforce__0 --episodes 100 --greedy",
+        "pglab eval runs/acro --video acro.mp4 --episodes 1",
+    ),
+)
 @click.argument("source", type=click.Path())
 @click.option("--episodes", default=100, show_default=True, type=int)
 @click.option("--greedy", is_flag=True, help="Take the most likely action instead of sampling.")
@@ -447,7 +487,12 @@ def eval_command(
     )
 
 
-@cli.command()
+@cli.command(
+    epilog=examples(
+        "pglab grads --env FrozenLake-v1 --agents reinforce,reinforce-rloo,reinforce-value --samples 200",
+        "pglab grads --env CartPole-v1 --agents reinforce,gumbel-st --checkpoint runs/cp/checkpoint.pt",
+    )
+)
 @click.option("--env", "env_id", required=True, help="Gymnasium id, or module:EnvId.")
 @click.option("--agents", required=True, help="Comma-separated agent names, e.g. reinforce,reinforce-rloo.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Freeze this run's policy (default: a fresh one).")
@@ -509,7 +554,7 @@ def grads(
     click.echo(f"wrote {report['out']}/grads.json, grads.md and {report['figure']}")
 
 
-@cli.command(name="list")
+@cli.command(name="list", epilog=examples("pglab list", "pglab list --agent gumbel-rao --no-envs"))
 @click.option("--agent", default=None, help="Show this agent's preset fields, defaults and help.")
 @click.option(
     "--envs/--no-envs",

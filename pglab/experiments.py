@@ -28,12 +28,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pglab.checkpoint import CHECKPOINT
+from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
 from pglab.errors import ConfigError
 from pglab.runlog import write_json, write_text_atomic
 
 FINISHED = "finished"
-DEFAULT_CHECKPOINT_EVERY = 20_000
 # TrainConfig fields a grid sets itself; GridSpec.train_options may set any other one
 GRID_FIELDS = frozenset(
     [

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from pglab import envstate
 from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
-from pglab.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoint, save_checkpoint
 from pglab.configfile import train_config_toml
 from pglab.environment import VECTORIZATION_MODES, make_vector_env, refuse_unnamed_module
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
@@ -74,7 +74,7 @@ class TrainConfig:
     wandb_tags: tuple[str, ...] = ()
     wandb_run_id: str | None = None  # chosen when the run starts; a resumed run continues the same W&B run
     vectorization: str = "auto"
-    checkpoint_every: int = 0  # environment steps between checkpoints; 0: only at the end
+    checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
     progress: bool = True
     grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
@@ -186,6 +186,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
         agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
     resolved = {
         **dataclasses.asdict(config),
+        "num_envs": preset.num_envs,  # the effective value, not None for "the preset's"
         "run_dir": str(run_dir),
         "hyperparameters": preset.to_dict(),
         "estimator_fields": list(preset.estimator_fields),
@@ -221,6 +222,12 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         config = dataclasses.replace(config, capture_video=False)
     if config.wandb_run_id is None and config.wandb_mode != "disabled":
         config = dataclasses.replace(config, wandb_run_id=secrets.token_hex(4))
+    # config.json records the effective W&B group and tags (a run's default group is its environment)
+    config = dataclasses.replace(
+        config,
+        wandb_group=config.wandb_group or config.env,
+        wandb_tags=tuple(config.wandb_tags) or (config.agent, config.env),
+    )
     run = build_run(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", run.resolved)
@@ -263,8 +270,16 @@ def resume(
     if total_steps is not None:
         config.total_steps = total_steps
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    _check_compatible(checkpoint, dataclasses.asdict(config), keys=("agent", "env"))
+    if (finished := _finished_summary(run_dir)) is not None and total_steps is None:
+        print(
+            f"note: {run_dir} finished at step {finished['global_step']}; nothing to resume "
+            "(give --total-steps to train it for longer)",
+            file=sys.stderr,
+        )
+        return finished
     run = build_run(config, run_dir)
-    _check_compatible(checkpoint, run)
+    _check_compatible(checkpoint, run.resolved)
     run.agent.load_state_dict(checkpoint["agent"])
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
     run.collector.load_state_dict(checkpoint["collector"])
@@ -281,12 +296,26 @@ def resume(
     return run_loop(run)
 
 
-def _check_compatible(checkpoint: dict[str, Any], run: Run) -> None:
+def _finished_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's summary if it finished (its budget spent or its target reached), else None."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("status") == "finished" else None
+
+
+def _check_compatible(
+    checkpoint: dict[str, Any],
+    resolved: dict[str, Any],
+    keys: tuple[str, ...] = ("agent", "env", "observation_space", "action_space"),
+) -> None:
+    """The checkpoint must be of this run's agent, env and spaces (``resolved``: config.json's or the run's)."""
     saved = json.loads(checkpoint["config_json"])
-    for key in ("agent", "env", "observation_space", "action_space"):
-        if saved.get(key) != run.resolved[key]:
+    for key in keys:
+        if saved.get(key) != resolved.get(key):
             raise CheckpointError(
-                f"the checkpoint is for {key} {saved.get(key)!r} but this run has {run.resolved[key]!r}; "
+                f"the checkpoint is for {key} {saved.get(key)!r} but this run has {resolved.get(key)!r}; "
                 "resume it with the configuration it was trained with"
             )
 

@@ -265,6 +265,7 @@ def gradient_diagnostics(
             "automargin": True,
             "anchor": f"x{suffix}",
             "type": "log" if log else "linear",
+            **({"tickformat": ".2g", "dtick": "D2"} if log else {}),  # ticks at 1, 2, 5 x 10^k, as numbers
         }
         layout[f"xaxis{suffix}"] = {
             "anchor": f"y{suffix}",

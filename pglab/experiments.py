@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
 from pglab.errors import ConfigError
+from pglab.progress import Progress
 from pglab.runlog import write_json, write_text_atomic
 
 FINISHED = "finished"
@@ -390,16 +389,15 @@ def run_grid(
     outcomes = list(finished)
     counts = {"done": len(finished), "failed": 0}
     total = len(tasks) + len(finished)
-    bar = tqdm(total=total, initial=len(finished), unit="run", disable=not progress, dynamic_ncols=True)
-    bar.set_postfix(done=counts["done"], failed=0, left=len(tasks))
+    bar = Progress(total=total, initial=len(finished), unit="run", enabled=progress)
+    bar.update(0, done=counts["done"], failed=0, left=len(tasks))
     try:
         for outcome in run_tasks(tasks, workers=workers, address=ray_address):
             outcomes.append(outcome)
             status.record(outcome)
             counts["done"] += outcome.status == FINISHED
             counts["failed"] += outcome.failed
-            bar.set_postfix(done=counts["done"], failed=counts["failed"], left=total - len(outcomes), refresh=False)
-            bar.update(1)
+            bar.update(1, done=counts["done"], failed=counts["failed"], left=total - len(outcomes))
             if outcome.error:
                 bar.write(f"{outcome.run}: {outcome.status}: {outcome.error}")
     finally:

@@ -34,7 +34,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from pglab import envstate
 from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
@@ -45,6 +44,7 @@ from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.limits import check_seed, fits_type, type_name
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
+from pglab.progress import Progress
 from pglab.rollout import Collector
 from pglab.runlist import metrics_row
 from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json, write_text_atomic
@@ -372,7 +372,7 @@ def run_loop(run: Run) -> dict[str, Any]:
         tensorboard=config.tensorboard,
         start_step=run.global_step,
     )
-    bar = tqdm(total=budget, initial=run.global_step, unit="step", disable=not config.progress, dynamic_ncols=True)
+    bar = Progress(total=budget, initial=run.global_step, unit="step", enabled=config.progress)
     session_start, session_step = time.perf_counter(), run.global_step
     solved_at_step = solved_at_wall_s = None
     stop, status, error = _GracefulStop(), "running", None
@@ -389,8 +389,7 @@ def run_loop(run: Run) -> dict[str, Any]:
                 sps = (run.global_step - session_step) / elapsed
                 log.log({"global_step": run.global_step, **collector.stats.drain(), **metrics, "charts/SPS": sps})
                 mean100 = collector.stats.mean_last100()
-                bar.update(per_update)
-                bar.set_postfix(ret100="-" if mean100 is None else f"{mean100:.1f}", sps=f"{sps:,.0f}")
+                bar.update(per_update, ret100="-" if mean100 is None else f"{mean100:.1f}", sps=f"{sps:,.0f}")
                 if config.checkpoint_every and run.global_step % config.checkpoint_every < per_update:
                     _save(run, run.wall_s + elapsed)
                 if _solved(config, collector):

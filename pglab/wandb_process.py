@@ -45,6 +45,11 @@ class WandbSink:
         self.last_step = 0
 
     def start(self, config: dict[str, Any], mode: str, settings: dict[str, Any], run_dir: str) -> None:
+        # W&B stages artifact files (the checkpoint) in its data folder until they are uploaded, which for
+        # an offline run is never: staged under the run directory, a copied run directory syncs whole and
+        # nothing piles up in ~/.local/share/wandb.
+        os.environ["WANDB_DATA_DIR"] = os.path.join(run_dir, "wandb", "data")
+        os.environ["WANDB_CACHE_DIR"] = os.path.join(run_dir, "wandb", "cache")
         try:
             import wandb
 

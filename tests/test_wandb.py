@@ -140,6 +140,17 @@ def test_final_checkpoint_is_a_model_artifact(offline_run: tuple[Path, OfflineRu
     assert entry.digest == base64.b64encode(hashlib.md5(checkpoint).digest()).decode()
 
 
+def test_the_artifact_stages_inside_the_run_directory(offline_run: tuple[Path, OfflineRun]) -> None:
+    """An offline run's staged checkpoint copy lives under run_dir/wandb, not in W&B's shared data folder."""
+    run_dir, _ = offline_run
+    checkpoint = (run_dir / "checkpoint.pt").read_bytes()
+    staging = run_dir / "wandb" / "data" / "artifacts" / "staging"
+    staged = [p for p in staging.iterdir() if p.read_bytes() == checkpoint]
+    assert len(staged) == 1
+    shared = run_dir.parent / "wandb_data_dir"  # where $WANDB_DATA_DIR pointed (isolate_wandb)
+    assert not shared.exists() or not any(p.is_file() for p in shared.rglob("*"))
+
+
 def assert_complete_run_without_wandb(run_dir: Path) -> None:
     rows = read_metrics(run_dir)
     assert [row["global_step"] for row in rows] == list(range(32, TOTAL_STEPS + 1, 32))

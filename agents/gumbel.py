@@ -65,7 +65,16 @@ import torch
 from torch import nn
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, CriticPreset, knob, optimizer_step, require
+from pglab.agent import (
+    AgentSpec,
+    CriticPreset,
+    episode_ends,
+    knob,
+    objective_of,
+    optimizer_step,
+    require,
+    step_weights,
+)
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
 from pglab.temperature import SCHEDULES, TemperatureSchedule
@@ -169,30 +178,36 @@ class QCritic(nn.Module):
         self.state_value = mlp(feature_width, hidden_sizes, 1, activation)
         self.action_value = mlp(feature_width + n_actions, hidden_sizes, 1, activation)
 
-    def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Q for features (..., D) and action vectors (..., n_actions); shape (...)."""
+    def forward(
+        self, features: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Q for features (..., D) and action vectors (..., n_actions); shape (...).
+
+        ``timesteps`` is ignored: this critic reads the state alone, so in a time-limited task it
+        averages over the steps left (the oracle, :class:`OracleQ`, reads them)."""
         together = self.state_value(features) + self.action_value(torch.cat([features, actions], dim=-1))
         return together.squeeze(-1)
 
-    def all_actions(self, features: torch.Tensor) -> torch.Tensor:
-        """Q(s, a) for every action a, shape (..., n_actions)."""
+    def all_actions(self, features: torch.Tensor, timesteps: torch.Tensor | None = None) -> torch.Tensor:
+        """Q(s, a) for every action a, shape (..., n_actions); ``timesteps`` ignored as in :meth:`forward`."""
         eye = torch.eye(self.n_actions, dtype=features.dtype)
         expanded = features.unsqueeze(-2).expand(*features.shape[:-1], self.n_actions, features.shape[-1])
         return self(expanded, eye.expand(*features.shape[:-1], -1, -1))
 
 
 class OracleQ(nn.Module):
-    """An exact Q(s, .) table behind the critic's interface: Q(s, y) = sum_a y_a Q(s, a)."""
+    """An exact Q table behind the critic's interface: Q(s, y) = sum_a y_a Q_{H-t}(s, a), with the steps
+    left H - t read from ``timesteps`` (pglab.exact.OracleCritic)."""
 
     def __init__(self, oracle: nn.Module):
         super().__init__()
         self.oracle = oracle
 
-    def forward(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return (self.oracle.q_values(features).to(actions.dtype) * actions).sum(-1)
+    def forward(self, features: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return (self.oracle.q_values(features, timesteps).to(actions.dtype) * actions).sum(-1)
 
-    def all_actions(self, features: torch.Tensor) -> torch.Tensor:
-        return self.oracle.q_values(features)
+    def all_actions(self, features: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.oracle.q_values(features, timesteps)
 
 
 @contextmanager
@@ -237,23 +252,37 @@ class CriticActor:
         """Extra ``charts/*`` metrics of the actor, read before the update advances ``env_steps``."""
         return {}
 
+    def objective(self) -> str:
+        """The objective the estimate is unbiased for, in words (shown by ``pglab grads``): with the exact
+        Q (which knows the steps left) that of the score-function agents; a learned Q adds its error."""
+        if isinstance(self.critic, OracleQ):
+            return objective_of(self.preset, critic=False)
+        return f"none exactly: biased by the learned critic's error; approximates {objective_of(self.preset, True)}"
+
+    def weighted_actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`actor_values` times gamma^t under ``discount_weighting`` (pglab.agent.step_weights)."""
+        values, logits = self.actor_values(batch)
+        weights = step_weights(batch, self.preset)
+        return (values if weights is None else values * weights), logits
+
     def _targets(self, batch: RolloutBuffer) -> torch.Tensor:
         """TD(lambda) targets for Q(s_t, a_t) of the taken actions, (T, N)."""
         p = self.preset
         critic = self.critic if self.target_critic is None else self.target_critic
+        terminated, truncated = episode_ends(batch, p)
         with torch.no_grad():
             features = batch.all_features()
             probs = torch.softmax(self.policy(features), dim=-1)
-            v = (probs * critic.all_actions(features)).sum(-1)
+            v = (probs * critic.all_actions(features, batch.all_timesteps())).sum(-1)
             advantages = est.gae_advantages(
-                batch.rewards, v[:-1], v[1:], batch.terminated, batch.truncated, p.gamma, p.critic_lambda
+                batch.rewards, v[:-1], v[1:], terminated, truncated, p.gamma, p.critic_lambda
             )
         return advantages + v[:-1]
 
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
         """-mean of :meth:`actor_values` over valid steps, without the entropy bonus or the scaling: minus
         its gradient is this agent's estimate of grad J (read by ``pglab grads``); it fits no critic."""
-        q, _ = self.actor_values(batch)
+        q, _ = self.weighted_actor_values(batch)
         return -est.masked_mean(q, batch.valid)
 
     def use_oracle_critic(self, critic: nn.Module) -> None:
@@ -266,7 +295,7 @@ class CriticActor:
         charts = self.charts()
         targets = self._targets(batch)
         metrics = self._fit_critic(batch, targets) if p.critic_update == "before" else {}
-        q, logits = self.actor_values(batch)
+        q, logits = self.weighted_actor_values(batch)
         scale = 1.0
         if p.normalize_advantages != "off":
             mean = est.masked_mean(targets, batch.valid)
@@ -295,7 +324,8 @@ class CriticActor:
     def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
         taken = nn.functional.one_hot(batch.actions, self.policy.n_actions).to(batch.features.dtype)
         for _ in range(self.preset.critic_epochs):
-            q_loss = est.masked_mean((self.critic(batch.features, taken) - targets) ** 2, batch.valid)
+            q = self.critic(batch.features, taken, batch.timesteps)
+            q_loss = est.masked_mean((q - targets) ** 2, batch.valid)
             grad_norm = optimizer_step(
                 self.critic_optimizer, q_loss, self.critic.parameters(), self.preset.max_grad_norm
             )
@@ -345,10 +375,14 @@ class GumbelAgent(CriticActor):
         logits = self.policy(batch.features)
         y = self.relaxed_actions(logits, batch.actions, self.schedule(self.env_steps))
         with frozen(self.critic):
-            return self.critic(batch.features, y), logits
+            return self.critic(batch.features, y, batch.timesteps), logits
 
     def charts(self) -> dict[str, float]:
         return {"charts/tau": self.schedule(self.env_steps)}
+
+    def objective(self) -> str:
+        """Biased for every objective: the relaxation (tau > 0), and a learned critic's error."""
+        return f"none: the relaxation is biased at tau > 0; approximates {objective_of(self.preset, critic=False)}"
 
 
 class AllActionAgent(CriticActor):
@@ -358,7 +392,7 @@ class AllActionAgent(CriticActor):
         """sum_a pi(a|s) Q(s, a) per step, Q held constant."""
         logits = self.policy(batch.features)
         with torch.no_grad():
-            q = self.critic.all_actions(batch.features)
+            q = self.critic.all_actions(batch.features, batch.timesteps)
         return est.all_action_values(logits, q), logits
 
 

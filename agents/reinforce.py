@@ -16,10 +16,19 @@ All five share one update: the score-function surrogate of pglab.estimators on a
                        for the output layer alone); returns are not bootstrapped (b is not V).
 * ``reinforce-rloo``   b = the mean return-to-go of the *other* environments at the same rollout step
                        (leave-one-out over the batch's parallel trajectories): independent of the
-                       action judged, hence unbiased; it also cancels the shortening of returns near
-                       the rollout's end, which every environment sees alike. Needs num_envs >= 2.
+                       action judged, hence unbiased for whatever the returns target. It does not
+                       undo a window cut: a return cut at the window's end is a shorter-horizon
+                       return whose bias depends on the action, and subtracting other trajectories'
+                       returns leaves it in place. Needs num_envs >= 2.
 
 Without a critic (the other three) a cut tail counts only the rewards seen (see pglab.estimators).
+
+The objective each targets (``objective()``, from pglab.agent.objective_of): with the shared preset
+fields ``batch_episodes = B`` (complete episodes), ``discount_weighting = true`` (or gamma = 1) and
+``truncation = terminal``, every one of the five is unbiased for J = E[sum_{t<H} gamma^t r_t] from
+the start state, whatever state baseline it has learned (reinforce-value with ``gae_lambda = 1``).
+The defaults (windows, weight 1, bootstrap) keep the common practice, which is unbiased for no
+objective when gamma < 1 or windows cut episodes.
 """
 
 from __future__ import annotations
@@ -32,7 +41,17 @@ import gymnasium as gym
 import torch
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, CriticPreset, Preset, knob, optimizer_step, require
+from pglab.agent import (
+    AgentSpec,
+    CriticPreset,
+    Preset,
+    episode_ends,
+    knob,
+    objective_of,
+    optimizer_step,
+    require,
+    step_weights,
+)
 from pglab.errors import ConfigError
 from pglab.policy import PolicyNetwork, mlp
 from pglab.rollout import RolloutBuffer
@@ -138,6 +157,7 @@ class ReinforceAgent:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
         self.running_return: float | None = None
         self.critic: torch.nn.Module | None = None
+        self.critic_reads_time = False  # an oracle critic knows the steps left: it reads batch.timesteps
         if baseline in ("value", "optimal"):
             assert isinstance(preset, CriticPreset)
             self.critic = mlp(policy.encoder.width, preset.critic_hidden_sizes, 1, preset.activation)
@@ -146,30 +166,34 @@ class ReinforceAgent:
     def act(self, features: torch.Tensor) -> torch.Tensor:
         return est.gumbel_max_sample(self.policy.fast_logits(features))
 
+    def objective(self) -> str:
+        """The objective this agent's estimate is unbiased for, in words (shown by ``pglab grads``).
+
+        An oracle critic knows the steps left (V = 0 at the time limit), so bootstrapping with it adds
+        nothing beyond the horizon and GAE(lambda) with it stays unbiased; a learned V does neither. The
+        optimal baseline never bootstraps.
+        """
+        learned = self.baseline == "value" and not self.critic_reads_time
+        if learned and self.preset.gae_lambda < 1.0:
+            return "none: GAE(lambda < 1) advantages are biased unless V is exact (set gae_lambda=1)"
+        return objective_of(self.preset, critic=learned)
+
+    def _critic_values(self, features: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The critic's values of ``features`` (the oracle also reads the steps since the episode start)."""
+        assert self.critic is not None
+        with torch.no_grad():
+            values = self.critic(features, timesteps) if self.critic_reads_time else self.critic(features)
+        return values.squeeze(-1)
+
     def _advantages(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(advantages, value targets or None)."""
         p = self.preset
+        terminated, truncated = episode_ends(batch, p)
         if self.baseline == "value":
-            assert self.critic is not None
-            with torch.no_grad():
-                v = self.critic(batch.all_features()).squeeze(-1)
-            adv = est.gae_advantages(
-                batch.rewards,
-                v[:-1],
-                v[1:],
-                batch.terminated,
-                batch.truncated,
-                p.gamma,
-                p.gae_lambda,
-            )
+            v = self._critic_values(batch.all_features(), batch.all_timesteps())
+            adv = est.gae_advantages(batch.rewards, v[:-1], v[1:], terminated, truncated, p.gamma, p.gae_lambda)
             return adv, adv + v[:-1]
-        returns = est.discounted_returns(
-            batch.rewards,
-            batch.terminated,
-            batch.truncated,
-            torch.zeros_like(batch.rewards),
-            p.gamma,
-        )
+        returns = est.discounted_returns(batch.rewards, terminated, truncated, torch.zeros_like(batch.rewards), p.gamma)
         if self.baseline == "ema":
             baseline = 0.0 if self.running_return is None else self.running_return
             self.running_return = est.ema(
@@ -179,9 +203,7 @@ class ReinforceAgent:
         if self.baseline == "rloo":
             return returns - est.leave_one_out_baseline(returns, dim=1, mask=batch.valid), None
         if self.baseline == "optimal":
-            assert self.critic is not None
-            with torch.no_grad():
-                return returns - self.critic(batch.features).squeeze(-1), returns
+            return returns - self._critic_values(batch.features, batch.timesteps), returns
         return returns, None
 
     def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -194,7 +216,8 @@ class ReinforceAgent:
             )
         logits = self.policy(batch.features)
         log_probs = est.categorical_log_prob(logits, batch.actions)
-        return est.score_function_loss(log_probs, advantages, batch.valid), logits, value_targets
+        loss = est.score_function_loss(log_probs, advantages, batch.valid, step_weights(batch, p))
+        return loss, logits, value_targets
 
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
         """The surrogate ``update`` minimises, without the entropy bonus: minus its gradient is the
@@ -203,11 +226,13 @@ class ReinforceAgent:
         return self._surrogate(batch)[0]
 
     def use_oracle_critic(self, critic: torch.nn.Module) -> None:
-        """Judge with ``critic`` (e.g. pglab.exact.OracleCritic: the exact V) instead of the learned one;
-        the optimal baseline reads its exact Q into b*(s) (see :class:`OptimalBaselineOracle`)."""
+        """Judge with ``critic(features, timesteps)`` (pglab.exact.OracleCritic: the exact V with the steps
+        left) instead of the learned one; the optimal baseline reads its exact Q into b*(s) (see
+        :class:`OptimalBaselineOracle`)."""
         if self.critic is None:
             raise ConfigError(f"REINFORCE with baseline {self.baseline!r} has no critic to replace")
         self.critic = OptimalBaselineOracle(critic, self) if self.baseline == "optimal" else critic
+        self.critic_reads_time = True
 
     def score_norms(self, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """|grad log pi(a|s)|^2 per step, over the parameters the preset's ``score_norm`` names."""
@@ -288,7 +313,8 @@ class OptimalBaselineOracle(torch.nn.Module):
     """The exact optimal baseline b*(s) of the agent's current policy, from an exact critic's Q(s, .).
 
     b*(s) = sum_a pi(a|s) w(s, a) Q(s, a) / sum_a pi(a|s) w(s, a) with w = |grad log pi(a|s)|^2
-    (pglab.estimators.optimal_baseline); ``forward(features)`` has the value network's shape (..., 1).
+    (pglab.estimators.optimal_baseline) and Q = Q_{H-t} with the steps left; ``forward(features,
+    timesteps)`` has the value network's shape (..., 1).
     """
 
     def __init__(self, oracle: torch.nn.Module, agent: ReinforceAgent):
@@ -296,10 +322,10 @@ class OptimalBaselineOracle(torch.nn.Module):
         self.oracle = oracle
         self.agent = agent
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             probs = torch.softmax(self.agent.policy(features), dim=-1)
-            q = self.oracle.q_values(features).to(probs.dtype)
+            q = self.oracle.q_values(features, timesteps).to(probs.dtype)
         norms = torch.stack(
             [
                 self.agent.score_norms(features, torch.full(features.shape[:-1], a, dtype=torch.long))

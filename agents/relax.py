@@ -18,7 +18,10 @@ time conditioned on the executed action, which has exactly the joint law of (arg
 collection since the policy has not changed.
 
 Cut episode tails (time limits, the rollout window's end) count only the rewards seen, as for the
-critic-less REINFORCE agents; collect complete episodes where that matters.
+critic-less REINFORCE agents; collect complete episodes (``batch_episodes``) where that matters. The
+shared objective fields apply as for them (``objective()``): ``discount_weighting`` weights each step's
+whole term by gamma^t, and the control variate reads the steps since the episode start, which only
+the oracle critic uses.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from pglab.agents.gumbel import OracleQ, QCritic
 from torch import nn
 
 from pglab import estimators as est
-from pglab.agent import AgentSpec, CriticPreset, gradient_step, knob, require
+from pglab.agent import AgentSpec, CriticPreset, episode_ends, gradient_step, knob, objective_of, require, step_weights
 from pglab.errors import NonFiniteLossError
 from pglab.policy import PolicyNetwork
 from pglab.rollout import RolloutBuffer
@@ -82,8 +85,8 @@ class ControlVariate(nn.Module):
         self.critic = critic
         self.log_tau = nn.Parameter(torch.tensor(math.log(tau)), requires_grad=learn_tau)
 
-    def forward(self, features: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
-        return self.critic(features, torch.softmax(perturbed_logits / self.log_tau.exp(), dim=-1))
+    def forward(self, features: torch.Tensor, perturbed_logits: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return self.critic(features, torch.softmax(perturbed_logits / self.log_tau.exp(), dim=-1), timesteps)
 
 
 class RelaxAgent:
@@ -111,20 +114,20 @@ class RelaxAgent:
     def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
         """(the RELAX surrogate, scaled as the preset says; the policy's logits) with fresh noise."""
         p = self.preset
-        returns = est.discounted_returns(
-            batch.rewards, batch.terminated, batch.truncated, torch.zeros_like(batch.rewards), p.gamma
-        )
+        terminated, truncated = episode_ends(batch, p)
+        returns = est.discounted_returns(batch.rewards, terminated, truncated, torch.zeros_like(batch.rewards), p.gamma)
         logits = self.policy(batch.features)
         perturbed = est.conditional_gumbel_logits(logits, batch.actions, num_samples=2)
         z = logits + (perturbed[0] - logits).detach()  # (a, z) ~ p(a, z): the noise held, the logits live
         z_tilde = perturbed[1]  # z~ ~ p(z | a), conditionally reparameterised
-        advantages = returns - self.control(batch.features, z_tilde.detach())
+        advantages = returns - self.control(batch.features, z_tilde.detach(), batch.timesteps)
         surrogate = est.relax_surrogate(
             est.categorical_log_prob(logits, batch.actions),
             advantages,
-            self.control(batch.features, z),
-            self.control(batch.features, z_tilde),
+            self.control(batch.features, z, batch.timesteps),
+            self.control(batch.features, z_tilde, batch.timesteps),
             batch.valid,
+            step_weights(batch, p),
         )
         if p.normalize_advantages == "scale":
             mean = est.masked_mean(returns, batch.valid)
@@ -134,6 +137,11 @@ class RelaxAgent:
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
         """The RELAX surrogate without the entropy bonus (``pglab grads``); it steps nothing."""
         return self._surrogate(batch)[0]
+
+    def objective(self) -> str:
+        """The objective the estimate is unbiased for, in words: RELAX is unbiased for any control
+        variate, so the score-function agents' (``pglab grads`` shows it)."""
+        return objective_of(self.preset, critic=False)
 
     def use_oracle_critic(self, critic: nn.Module) -> None:
         """c(s, z) = sum_a softmax(z / tau)_a Q(s, a) with the exact Q (pglab.exact.OracleCritic)."""

@@ -20,6 +20,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from pglab import estimators as est
 from pglab.errors import ConfigError, NonFiniteLossError
 from pglab.limits import fits_type, type_name
 from pglab.policy import ACTIVATIONS, PolicyNetwork
@@ -28,6 +29,7 @@ from pglab.rollout import RolloutBuffer
 NORMALIZATION_MODES = ("off", "scale", "standardize")
 PROTOCOLS = ("matched", "presets")
 CRITIC_UPDATES = ("after", "before")
+TRUNCATION_MODES = ("bootstrap", "terminal")
 
 
 def knob(default: Any, help: str) -> Any:
@@ -47,6 +49,17 @@ class Preset:
     shared: it takes the value of the matched table, the same for every agent. A field an agent adds
     must be one of its estimator fields, so adding an agent to a matched comparison is a matter of
     declaring them.
+
+    Three fields choose the objective an estimator targets (README, "How the estimators handle
+    episodes"); their defaults keep the common practice. Every agent honours them the same way:
+
+    * ``batch_episodes``: the training loop collects B complete episodes per update (pglab.rollout);
+      the agent needs to do nothing, its batch simply has no cut tail.
+    * ``truncation``: the agent reads episode ends through :func:`episode_ends`, which turns time-limit
+      truncations into terminations under ``terminal`` (nothing is bootstrapped through them).
+    * ``discount_weighting``: the agent multiplies each step's term of its actor loss (score times
+      advantage, or a critic's value of the relaxed action) by :func:`step_weights`, gamma^t with t
+      counted from the episode start (``batch.timesteps``), after any advantage normalisation.
     """
 
     num_envs: int = knob(
@@ -77,6 +90,21 @@ class Preset:
         "scale",
         "'off'; 'scale' (divide by the batch std: the estimator's own baseline stays the only centring, "
         "so baselines stay comparable); 'standardize' (also subtract the batch mean)",
+    )
+    batch_episodes: int = knob(
+        0,
+        "0: windows of num_steps steps per environment (a return is cut where a window ends); B > 0: B complete "
+        "episodes per update from a reset of every environment (num_steps is then only the initial buffer size)",
+    )
+    truncation: str = knob(
+        "bootstrap",
+        "what a time-limit cut means: 'bootstrap' (the task goes on: a critic's V(s) stands in for the rest, "
+        "critic-free agents count nothing) or 'terminal' (the limit ends a finite-horizon task: nothing follows)",
+    )
+    discount_weighting: bool = knob(
+        False,
+        "weight step t's term by gamma^t, t counted from the episode start: unbiased for the discounted return "
+        "from the start state; off (weight 1, the common practice) is not the gradient of any objective if gamma < 1",
     )
     hidden_sizes: tuple[int, ...] = knob(
         (64, 64),
@@ -111,6 +139,19 @@ class Preset:
             "normalize_advantages",
             self.normalize_advantages,
             f"must be one of {', '.join(NORMALIZATION_MODES)}",
+        )
+        require(self.batch_episodes >= 0, "batch_episodes", self.batch_episodes, "must be >= 0 (0: windows)")
+        require(
+            self.batch_episodes == 0 or self.batch_episodes >= self.num_envs,
+            "batch_episodes",
+            self.batch_episodes,
+            f"is fewer than num_envs={self.num_envs}, leaving environments idle (lower num_envs or raise it)",
+        )
+        require(
+            self.truncation in TRUNCATION_MODES,
+            "truncation",
+            self.truncation,
+            f"must be one of {', '.join(TRUNCATION_MODES)}",
         )
         require(
             len(self.hidden_sizes) > 0 and all(h >= 1 for h in self.hidden_sizes),
@@ -224,6 +265,51 @@ def matched_values(preset_cls: type[Preset], env_id: str) -> dict[str, Any]:
             )
         values[f.name] = table[f.name]
     return values
+
+
+def episode_ends(batch: RolloutBuffer, preset: Preset) -> tuple[torch.Tensor, torch.Tensor]:
+    """(terminated, truncated) as the preset's ``truncation`` reads them.
+
+    ``terminal``: a time limit ends the task, so a truncation counts as a termination and nothing is
+    bootstrapped through it (the end of a rollout window stays a cut: it is no end of the task).
+    """
+    if preset.truncation == "terminal":
+        return batch.terminated | batch.truncated, torch.zeros_like(batch.truncated)
+    return batch.terminated, batch.truncated
+
+
+def step_weights(batch: RolloutBuffer, preset: Preset) -> torch.Tensor | None:
+    """gamma^t per step (t from the episode start) under ``discount_weighting``, else None (weight 1)."""
+    if not preset.discount_weighting or preset.gamma == 1.0:
+        return None
+    return est.discount_weights(batch.timesteps, preset.gamma)
+
+
+def objective_of(preset: Preset, critic: bool) -> str:
+    """In words, the objective whose gradient a score-function estimate under ``preset`` is unbiased for.
+
+    ``critic``: whether the agent bootstraps with a learned critic (a state-only critic does not know
+    the steps left, so bootstrapping a time limit with it targets no finite-horizon objective).
+    """
+    if preset.batch_episodes == 0:
+        return (
+            "none exactly: a return cut where a rollout window ends is a shorter-horizon return, its bias myopic "
+            "and action-dependent (set batch_episodes)"
+        )
+    if preset.gamma < 1.0 and not preset.discount_weighting:
+        return (
+            "none: weight-1 scores at gamma < 1 are not the gradient of any objective (Nota & Thomas 2020); "
+            "set discount_weighting=true"
+        )
+    if critic and preset.truncation == "bootstrap":
+        return (
+            "none exactly where time limits cut episodes: they are bootstrapped with V(s), reward beyond the "
+            "horizon (set truncation=terminal)"
+        )
+    return OBJECTIVE_FINITE_HORIZON
+
+
+OBJECTIVE_FINITE_HORIZON = "E[sum_{t<H} gamma^t r_t] from the start state, the time limit H ending the task"
 
 
 def require(ok: bool, name: str, value: Any, why: str) -> None:

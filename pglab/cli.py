@@ -512,7 +512,16 @@ def eval_command(
 @click.option(
     "--reference-samples", default=1000, show_default=True, type=int, help="Batches in a large-batch reference."
 )
-@click.option("--oracle-critic", is_flag=True, help="Replace learned critics by the exact V/Q (tabular envs).")
+@click.option(
+    "--critic",
+    type=click.Choice(["trained", "oracle", "untrained"]),
+    default="trained",
+    show_default=True,
+    help="trained: the critic of --checkpoint (a never-trained critic is refused); oracle: the exact V/Q with the "
+    "steps left (tabular envs); untrained: a fresh critic, labelled so.",
+)
+@click.option("--oracle-critic", is_flag=True, help="Shorthand for --critic oracle.")
+@click.option("--horizon", type=int, default=None, help="Time limit for an environment without one (CliffWalking-v1).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every agent.")
 @click.option("--env-kwarg", "env_kwargs", multiple=True, metavar="KEY=VALUE", help="Passed to gym.make; repeatable.")
 @click.option("--out", type=click.Path(file_okay=False), help="Default: grads/<env>__<time>.")
@@ -526,7 +535,9 @@ def grads(
     warmup: int,
     reference: str,
     reference_samples: int,
+    critic: str,
     oracle_critic: bool,
+    horizon: int | None,
     sets: tuple[str, ...],
     env_kwargs: tuple[str, ...],
     out: str | None,
@@ -545,7 +556,8 @@ def grads(
         warmup=warmup,
         reference=reference,
         reference_samples=reference_samples,
-        oracle_critic=oracle_critic,
+        critic="oracle" if oracle_critic else critic,
+        horizon=horizon,
         overrides=dict(parse_assignments(sets)),
         env_kwargs=_parse_env_kwargs(env_kwargs),
         out=out,

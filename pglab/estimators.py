@@ -9,12 +9,22 @@ Conventions shared by the return functions:
 
 * ``terminated[t]`` — the episode ended in a terminal state after step t: nothing follows it.
 * ``truncated[t]`` — the episode was cut (a time limit) after step t: the future is unknown, so
-  the tail is bootstrapped with ``next_values[t]``, the critic's value of the true next state.
+  the tail is bootstrapped with ``next_values[t]``, the critic's value of the true next state. An
+  agent whose preset says ``truncation=terminal`` passes time-limit cuts as terminations instead
+  (pglab.agent.episode_ends): the limit then ends a finite-horizon task.
 * The last row ``t = T - 1`` is always a cut (the rollout ends there), bootstrapped likewise.
 * An agent without a critic passes ``next_values = 0``: a cut tail then counts only the rewards
-  seen. That under-estimates the return near cuts; the bias falls on every action alike only when
-  the reward does not depend on the action (CartPole), so prefer a critic, or a leave-one-out
-  baseline across environments (which sees the same cut), where it matters.
+  seen, so G_t near a window's end is a *shorter-horizon* return. Whether the episode survives past
+  the window depends on the action (on CartPole, an action that keeps the pole up earns the reward of
+  the steps the window no longer holds), so the bias is myopic and action-dependent, not a shift
+  common to every action; a leave-one-out baseline does not remove it (it subtracts other
+  trajectories' returns, which leaves this trajectory's missing tail in place). Whole-episode
+  batches (preset ``batch_episodes``) have no such cut.
+
+Objectives. With complete episodes, ``-grad score_function_loss`` on returns G_t and per-step weights
+gamma^t (:func:`discount_weights`, t from the episode start) is unbiased for the gradient of
+J = E[sum_{t<H} gamma^t r_t] from the start state; with weight 1 and gamma < 1 it is the common
+surrogate that is the gradient of no objective (Nota & Thomas 2020).
 """
 
 from __future__ import annotations
@@ -107,18 +117,32 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return (x * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def discount_weights(timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """gamma^t for the steps since the episode start ``timesteps``: the weight of step t's score in the
+    gradient of the discounted return from the start state (its term is gamma^t grad log pi(a_t|s_t) G_t)."""
+    return torch.pow(torch.tensor(gamma, dtype=torch.float64), timesteps.double()).float()
+
+
 def score_function_loss(
-    log_probs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor | None = None
+    log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The REINFORCE surrogate: -mean(log pi(a_t|s_t) * A_t).
+    """The REINFORCE surrogate: -mean(w_t * log pi(a_t|s_t) * A_t), w_t = 1 unless ``weights`` are given.
 
     Its gradient is minus the score-function estimate of grad J (Williams 1992):
-    -mean(grad log pi(a_t|s_t) * A_t). The advantages are held constant (stop-gradient), so any
-    baseline subtracted in them that does not depend on a_t leaves the estimate unbiased.
+    -mean(w_t * grad log pi(a_t|s_t) * A_t). The advantages are held constant (stop-gradient), so any
+    baseline subtracted in them that does not depend on a_t leaves the estimate unbiased. With
+    ``weights = discount_weights(timesteps, gamma)`` and returns of complete episodes it is unbiased for
+    the discounted return from the start state; with w = 1 only at gamma = 1.
     """
     if log_probs.shape != advantages.shape:
         raise ValueError(f"log_probs {tuple(log_probs.shape)} and advantages {tuple(advantages.shape)} differ")
-    return -masked_mean(log_probs * advantages.detach(), mask)
+    terms = log_probs * advantages.detach()
+    if weights is not None:
+        terms = terms * weights.detach()
+    return -masked_mean(terms, mask)
 
 
 def ema(previous: float | None, observation: float, decay: float) -> float:
@@ -295,6 +319,7 @@ def relax_surrogate(
     control: torch.Tensor,
     control_tilde: torch.Tensor,
     mask: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The RELAX surrogate (Grathwohl et al. 2018, "Backpropagation through the Void", their RL
     appendix): -mean(log pi(a|s) * (G - c(s, z~)) + c(s, z) - c(s, z~)).
@@ -311,7 +336,8 @@ def relax_surrogate(
     * ``control_tilde`` = c_phi(s, z~), z~ ~ p(z | a) drawn again given the action, through the
       conditional reparameterisation (:func:`conditional_gumbel_logits`).
 
-    Unbiased for any control variate c_phi that does not depend on the batch's actions.
+    Unbiased for any control variate c_phi that does not depend on the batch's actions. ``weights``
+    (gamma^t, :func:`discount_weights`) multiply each step's whole term, as in :func:`score_function_loss`.
     """
     shapes = {tuple(t.shape) for t in (log_probs, advantages, control, control_tilde)}
     if len(shapes) != 1:
@@ -319,7 +345,8 @@ def relax_surrogate(
             f"log_probs {tuple(log_probs.shape)}, advantages {tuple(advantages.shape)}, control "
             f"{tuple(control.shape)} and control_tilde {tuple(control_tilde.shape)} must have one shape"
         )
-    return -masked_mean(log_probs * advantages + control - control_tilde, mask)
+    terms = log_probs * advantages + control - control_tilde
+    return -masked_mean(terms if weights is None else terms * weights.detach(), mask)
 
 
 def all_action_values(logits: torch.Tensor, q_values: torch.Tensor) -> torch.Tensor:

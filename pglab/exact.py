@@ -118,11 +118,12 @@ def exact_gradient(policy: PolicyNetwork, model: TabularModel, gamma: float) -> 
 
 
 def action_values(pi: torch.Tensor, model: TabularModel, gamma: float) -> torch.Tensor:
-    """Q(s, a) with the whole horizon ahead (H steps, or unbounded without a time limit), (S, A).
+    """Q_k(s, a) indexed by the steps to go k, shape (H + 1, S, A); (1, S, A) without a time limit.
 
-    In a time-limited task the true Q depends on the steps left; a critic of the state alone cannot
-    represent that, so the oracle takes the value at the start of an episode, the one that matters
-    most for the objective.
+    In a task with time limit H the true Q of step t is Q_{H-t}: Q_0 = 0 (nothing is left), and
+    Q_k = r + gamma P V_{k-1} with V_k(s) = sum_a pi(a|s) Q_k(s, a). Without a time limit the single
+    table is the stationary Q = r + gamma P V, V solving the linear system (gamma < 1, or a policy that
+    terminates surely).
     """
     pi = pi.detach()
     step_transitions = torch.einsum("sa,sax->sx", pi, model.transitions)
@@ -130,40 +131,55 @@ def action_values(pi: torch.Tensor, model: TabularModel, gamma: float) -> torch.
     if model.horizon is None:
         eye = torch.eye(model.n_states, dtype=pi.dtype)
         values = torch.linalg.solve(eye - gamma * step_transitions, step_rewards)
-        return model.rewards + gamma * model.transitions @ values
+        return (model.rewards + gamma * model.transitions @ values).unsqueeze(0)
+    tables = [torch.zeros_like(model.rewards)]
     values = torch.zeros(model.n_states, dtype=pi.dtype)
-    for _ in range(model.horizon - 1):
-        values = step_rewards + gamma * step_transitions @ values
-    return model.rewards + gamma * model.transitions @ values
+    for _ in range(model.horizon):
+        tables.append(model.rewards + gamma * model.transitions @ values)
+        values = (pi * tables[-1]).sum(-1)
+    return torch.stack(tables)
 
 
 class OracleCritic(nn.Module):
-    """The exact V and Q of a frozen policy, as a critic reading one-hot state features.
+    """The exact V and Q of a frozen policy, as a critic reading one-hot state features and the time.
 
-    ``forward(features)`` gives V(s) with a trailing axis of 1, the shape of a learned value network's
-    output, so an agent can swap it in for its own critic; ``q_values(features)`` gives Q(s, .).
-    Use it to separate an estimator's own bias from its critic's.
+    ``forward(features, timesteps)`` gives V_{H-t}(s) with a trailing axis of 1, the shape of a learned
+    value network's output, so an agent can swap it in for its own critic; ``q_values(features,
+    timesteps)`` gives Q_{H-t}(s, .). ``timesteps`` are the steps since the episode start (a rollout
+    buffer's ``timesteps``/``all_timesteps()``): in a time-limited task the value depends on the steps
+    left, and at the limit (t = H) it is 0, so bootstrapping a time-limit cut with the oracle adds
+    nothing. Use it to separate an estimator's own bias from its critic's.
     """
 
-    def __init__(self, q: torch.Tensor, pi: torch.Tensor):
+    def __init__(self, q: torch.Tensor, pi: torch.Tensor, horizon: int | None):
         super().__init__()
-        self.register_buffer("q", q.float())
-        self.register_buffer("v", (pi.detach() * q).sum(-1).float())
+        self.horizon = horizon
+        self.register_buffer("q", q.float())  # (K, S, A), K = H + 1 steps-to-go tables (1 without a limit)
+        self.register_buffer("v", (pi.detach() * q).sum(-1).float())  # (K, S)
 
-    def _state_weights(self, features: torch.Tensor) -> torch.Tensor:
-        if features.shape[-1] != self.v.shape[0]:
-            raise ValueError(f"the oracle reads one-hot states of width {self.v.shape[0]}; got {features.shape[-1]}")
-        return features.float()
+    def _index(self, features: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(steps to go, state) per row of ``features``."""
+        if features.shape[-1] != self.v.shape[-1]:
+            raise ValueError(f"the oracle reads one-hot states of width {self.v.shape[-1]}; got {features.shape[-1]}")
+        if timesteps.shape != features.shape[:-1]:
+            raise ValueError(f"timesteps {tuple(timesteps.shape)} do not match features {tuple(features.shape)}")
+        if self.horizon is None:
+            to_go = torch.zeros_like(timesteps)
+        else:
+            to_go = (self.horizon - timesteps).clamp(0, self.horizon)
+        return to_go.long(), features.argmax(-1)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (self._state_weights(features) @ self.v).unsqueeze(-1)
+    def forward(self, features: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        to_go, state = self._index(features, timesteps)
+        return self.v[to_go, state].unsqueeze(-1)
 
-    def q_values(self, features: torch.Tensor) -> torch.Tensor:
-        return self._state_weights(features) @ self.q
+    def q_values(self, features: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        to_go, state = self._index(features, timesteps)
+        return self.q[to_go, state]
 
 
 def oracle_critic(policy: PolicyNetwork, model: TabularModel, gamma: float) -> OracleCritic:
     """The :class:`OracleCritic` of ``policy`` on ``model``."""
     with torch.no_grad():
         pi = policy_table(policy, model)
-        return OracleCritic(action_values(pi, model, gamma), pi)
+        return OracleCritic(action_values(pi, model, gamma), pi, model.horizon)

@@ -9,27 +9,35 @@ loss its ``update`` minimises (without exploration bonuses), whose gradient with
 ``agent.policy.parameters()`` is minus its estimate of grad J, averaged over the batch's valid steps.
 It must step no optimiser and fit no critic (running statistics such as an EMA baseline may advance,
 as they would in training). Agents with a critic may also provide ``use_oracle_critic(critic)``,
-which ``--oracle-critic`` calls with a pglab.exact.OracleCritic (``critic(features)`` is V(s) with a
-trailing axis of 1, ``critic.q_values(features)`` is Q(s, .)). :func:`estimate_gradient` is the
-whole of what pglab does with the hook.
+which ``--critic oracle`` calls with a pglab.exact.OracleCritic (``critic(features, timesteps)`` is
+V_{H-t}(s) with a trailing axis of 1, ``critic.q_values(features, timesteps)`` is Q_{H-t}(s, .): the
+exact values with the steps left). An agent may provide ``objective() -> str``, the objective its
+estimate is unbiased for in words (pglab.agent.objective_of). :func:`estimate_gradient` is the whole
+of what pglab does with the gradient hook.
 
 **The batches.** A batch is one complete episode in each of ``batch_episodes`` parallel
-environments, from a fresh reset (steps after an environment's first episode are masked out). A
-batch of fixed-length windows would cut episodes where the window ends, and the expectation of
-the estimate would then depend on where the cuts fall; complete episodes have an exact target.
-Estimates are reported *per episode* (the agent's per-step mean times valid steps / episodes), the
-units of grad J. Advantage normalisation is off by default here (``--set normalize_advantages=...``
-turns it back on): dividing by a batch statistic rescales every estimate by a random amount.
+environments, from a fresh reset (pglab.rollout's whole-episode collection). A batch of fixed-length
+windows would cut episodes where the window ends, and the expectation of the estimate would then
+depend on where the cuts fall; complete episodes have an exact target. Estimates are reported *per
+episode* (the agent's per-step mean times valid steps / episodes), the units of grad J. Advantage
+normalisation is off by default here (``--set normalize_advantages=...`` turns it back on): dividing by
+a batch statistic rescales every estimate by a random amount.
 
-**What "exact" means.** J = E[sum_{t<H} gamma^t r_t]. Like most implementations, pglab's
-score-function agents weight step t by 1 rather than gamma^t; with gamma < 1 that is a real bias
-(Nota & Thomas 2020) and the bias norm shows it; with gamma = 1 they are unbiased.
+**The objective of the reference.** J = E[sum_{t<H} gamma^t r_t] from the start state, with H the
+time limit (``--horizon N`` gives one to an environment that has none) ending the task. An estimator
+is unbiased for it with ``discount_weighting=true`` (or gamma = 1) and, where it bootstraps with a
+state-only critic, ``truncation=terminal``; the defaults (weight 1, bootstrap) are the common practice
+and the bias norm shows what they cost (Nota & Thomas 2020). Each row names the objective its
+estimator targets.
+
+**Critics.** A critic that was never trained measures nothing about the agent: it is refused unless
+``--critic untrained`` asks for it (then labelled ``untrained``). ``--critic trained`` (the default)
+takes the critic from ``--checkpoint``; ``--critic oracle`` the exact values.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import re
 import time
@@ -42,18 +50,19 @@ import numpy as np
 import torch
 
 from pglab import exact
-from pglab.agent import Agent, resolve_preset
+from pglab.agent import OBJECTIVE_FINITE_HORIZON, Agent, resolve_preset
 from pglab.checkpoint import load_checkpoint
 from pglab.environment import make_vector_env, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError
 from pglab.plugins import get_agent
-from pglab.policy import ObservationEncoder, PolicyNetwork
-from pglab.rollout import RolloutBuffer
+from pglab.policy import PolicyNetwork
+from pglab.rollout import Collector, RolloutBuffer
 from pglab.runlog import write_json
 from pglab.train import seed_everything, versions
 
 SCHEMA = "pglab.grads/1"
 REFERENCE_MODES = ("auto", "exact", "large-batch")
+CRITIC_MODES = ("trained", "oracle", "untrained")
 LARGE_BATCH_ESTIMATOR = "reinforce"  # plain REINFORCE: unbiased for what every score-function agent targets
 DEFAULT_OVERRIDES = {"normalize_advantages": "off"}
 
@@ -71,7 +80,8 @@ class GradsConfig:
     warmup: int = 5  # batches per agent whose estimates are discarded (they settle running baselines)
     reference: str = "auto"
     reference_samples: int = 1000
-    oracle_critic: bool = False
+    critic: str = "trained"  # trained (from --checkpoint), oracle (exact V/Q) or untrained (fresh, labelled so)
+    horizon: int | None = None  # a time limit for an environment without one (gym.make's max_episode_steps)
     overrides: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     out: str | None = None
@@ -92,6 +102,16 @@ class GradsConfig:
             raise ConfigError(f"--reference must be one of {', '.join(REFERENCE_MODES)}; got {self.reference!r}")
         if self.reference_samples < 2:
             raise ConfigError(f"--reference-samples must be at least 2; got {self.reference_samples}")
+        if self.critic not in CRITIC_MODES:
+            raise ConfigError(f"--critic must be one of {', '.join(CRITIC_MODES)}; got {self.critic!r}")
+        if self.horizon is not None and self.horizon < 1:
+            raise ConfigError(f"--horizon must be at least 1; got {self.horizon}")
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """gym.make's arguments: ``env_kwargs``, with ``--horizon`` as the time limit."""
+        if self.horizon is None:
+            return dict(self.env_kwargs)
+        return {**self.env_kwargs, "max_episode_steps": self.horizon}
 
 
 def estimate_gradient(agent: Agent, batch: RolloutBuffer) -> torch.Tensor:
@@ -110,38 +130,6 @@ def estimate_gradient(agent: Agent, batch: RolloutBuffer) -> torch.Tensor:
     grads = torch.autograd.grad(policy_loss(batch), params, allow_unused=True)
     flat = [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params, strict=True)]
     return -torch.cat(flat).double()
-
-
-def collect_episodes(
-    envs: gym.vector.VectorEnv, encoder: ObservationEncoder, agent: Agent, seed: int, max_steps: int
-) -> RolloutBuffer:
-    """One complete episode in every environment of ``envs``, from ``reset(seed)``.
-
-    ``valid`` marks the steps of each environment's first episode; collection stops as soon as all
-    have ended (at the latest after ``max_steps``, the time limit, when every episode is truncated).
-    """
-    buf = RolloutBuffer.allocate(max_steps, envs.num_envs, encoder.width)
-    observations, _ = envs.reset(seed=seed)
-    features = encoder(observations)
-    running = np.ones(envs.num_envs, dtype=bool)
-    steps = 0
-    while running.any() and steps < max_steps:
-        buf.features[steps] = features
-        buf.valid[steps] = torch.from_numpy(running.copy())
-        with torch.inference_mode():
-            actions = agent.act(features)
-        buf.actions[steps] = actions
-        observations, rewards, terminated, truncated, _ = envs.step(actions.numpy())
-        buf.rewards[steps] = torch.from_numpy(np.asarray(rewards, dtype=np.float32))
-        buf.terminated[steps] = torch.from_numpy(np.asarray(terminated, dtype=bool))
-        buf.truncated[steps] = torch.from_numpy(np.asarray(truncated, dtype=bool))
-        running &= ~(np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool))
-        features = encoder(observations)
-        steps += 1
-    if running.any():
-        raise EnvironmentSetupError(f"an episode ran past {max_steps} steps although the time limit is {max_steps}")
-    kept = {f.name: getattr(buf, f.name)[:steps] for f in dataclasses.fields(buf) if f.name != "next_features"}
-    return RolloutBuffer(**kept, next_features=features)
 
 
 def gradient_statistics(samples: torch.Tensor, reference: torch.Tensor, exact_reference: bool) -> dict[str, Any]:
@@ -184,7 +172,8 @@ class _Contestant:
     agent: Agent
     gamma: float
     hyperparameters: dict[str, Any]
-    critic: str  # none, learned, checkpoint or oracle
+    critic: str  # none, checkpoint, oracle or untrained
+    objective: str  # what the estimator is unbiased for, in words
 
 
 class _Lab:
@@ -193,8 +182,9 @@ class _Lab:
     def __init__(self, config: GradsConfig):
         self.config = config
         self.env_id = resolve_env_id(config.env)
-        self.horizon, self.model = horizon_and_model(self.env_id, config.env_kwargs)
-        self.envs = make_vector_env(config.env, config.batch_episodes, "auto", config.env_kwargs)
+        kwargs = config.make_kwargs()
+        self.horizon, self.model = horizon_and_model(self.env_id, kwargs)
+        self.envs = make_vector_env(config.env, config.batch_episodes, "auto", kwargs)
         self.checkpoint = load_checkpoint(config.checkpoint) if config.checkpoint else None
         if self.checkpoint is not None and self.checkpoint.get("env", "").rpartition(":")[2] != self.env_id:
             raise CheckpointError(
@@ -204,7 +194,8 @@ class _Lab:
     def build(self, name: str) -> _Contestant:
         """The agent ``name`` on the shared initial (or checkpoint) policy, with its critic in place."""
         spec = get_agent(name)
-        overrides = {**DEFAULT_OVERRIDES, **self.config.overrides, "num_envs": self.config.batch_episodes}
+        episodes = self.config.batch_episodes
+        overrides = {**DEFAULT_OVERRIDES, **self.config.overrides, "num_envs": episodes, "batch_episodes": episodes}
         preset = resolve_preset(spec.preset, self.env_id, overrides)
         seed_everything(self.config.seed)  # as in training: the policy is built first from the seed
         policy = PolicyNetwork(
@@ -214,15 +205,21 @@ class _Lab:
             preset.activation,
         )
         agent = spec.build(policy, self.envs.single_observation_space, self.envs.single_action_space, preset)
-        critic = "learned" if getattr(agent, "critic", None) is not None else "none"
+        critic = "untrained" if getattr(agent, "critic", None) is not None else "none"
         if self.checkpoint is not None:
             critic = self._load(name, agent, critic)
-        if self.config.oracle_critic and critic != "none":
+        if self.config.critic == "oracle" and critic != "none":
             if self.model is None:
-                raise ConfigError(f"--oracle-critic needs an environment with a model; {self.env_id} has none")
+                raise ConfigError(f"--critic oracle needs an environment with a model; {self.env_id} has none")
             agent.use_oracle_critic(exact.oracle_critic(policy, self.model, preset.gamma))
             critic = "oracle"
-        return _Contestant(name, agent, preset.gamma, preset.to_dict(), critic)
+        if critic == "untrained" and self.config.critic != "untrained":
+            raise ConfigError(
+                f"{name}'s critic was never trained, so its estimates would say nothing about the agent; give "
+                "--checkpoint RUN/checkpoint.pt of a run of this agent, --critic oracle, or --critic untrained"
+            )
+        objective = agent.objective() if hasattr(agent, "objective") else "not stated by the agent"
+        return _Contestant(name, agent, preset.gamma, preset.to_dict(), critic, objective)
 
     def _load(self, name: str, agent: Agent, critic: str) -> str:
         assert self.checkpoint is not None
@@ -254,12 +251,14 @@ def sample_estimates(
     batches come first and are discarded.
     """
     n = envs.num_envs
+    collector = Collector(envs, agent.policy.encoder, horizon, batch_episodes=n)
     rows, collect_s, gradient_s, steps = [], 0.0, 0.0, 0
     for i in range(-warmup, count):
         seed = first_seed + (i + warmup) * n
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        batch = collect_episodes(envs, agent.policy.encoder, agent, seed, horizon)
+        collector.reset(seed)
+        batch = collector.collect(agent)
         t1 = time.perf_counter()
         gradient = estimate_gradient(agent, batch) * (float(batch.valid.sum()) / n)
         t2 = time.perf_counter()
@@ -282,9 +281,9 @@ def horizon_and_model(env_id: str, env_kwargs: dict[str, Any]) -> tuple[int, exa
         horizon = probe.spec.max_episode_steps if probe.spec is not None else None
         if horizon is None:
             raise EnvironmentSetupError(
-                f"{env_id} has no time limit, so an episode may never end; set one with --env-kwarg max_episode_steps=N"
+                f"{env_id} has no time limit, so an episode may never end; give it one with --horizon N"
             )
-        return horizon, exact.tabular_model(probe) if exact.has_model(probe) else None
+        return horizon, exact.tabular_model(probe, horizon) if exact.has_model(probe) else None
     finally:
         probe.close()
 
@@ -362,13 +361,16 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
         reference = _reference(lab, contestants[0].agent, gamma)
         exact_ref = reference["kind"] == "exact"
         ref_gradient = torch.tensor(reference["gradient"], dtype=torch.float64)
-        rows = []
+        rows, all_samples = [], []
         for contestant in contestants:
             samples, cost = lab.estimates(contestant, config.samples, config.seed + 1)
+            all_samples.append(samples)
             rows.append(
                 {
                     "agent": contestant.name,
                     "critic": contestant.critic,
+                    "objective": contestant.objective,
+                    "targets_reference": contestant.objective == OBJECTIVE_FINITE_HORIZON,
                     "hyperparameters": contestant.hyperparameters,
                     **gradient_statistics(samples, ref_gradient, exact_ref),
                     **cost,
@@ -390,6 +392,7 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
         "warmup": config.warmup,
         "gamma": gamma,
         "horizon": lab.horizon,
+        "coincidences": coincidences(contestants, all_samples),
         "units": "per episode: minus the gradient of the agent's policy_loss times valid steps / episodes",
         "parameters": int(ref_gradient.numel()),
         "reference": reference,
@@ -430,7 +433,9 @@ def _reference(lab: _Lab, agent: Agent, gamma: float) -> dict[str, Any]:
         )
     if lab.model is not None and mode != "large-batch":
         value, gradient = exact.exact_gradient(agent.policy, lab.model, gamma)
-        return _reference_entry("exact", gradient, objective=value, noise_norm=0.0)
+        return _reference_entry(
+            "exact", gradient, objective=value, noise_norm=0.0, objective_name=OBJECTIVE_FINITE_HORIZON
+        )
     contestant = lab.build(LARGE_BATCH_ESTIMATOR)
     samples, _ = lab.estimates(contestant, lab.config.reference_samples, lab.config.seed + 10**6)
     return _reference_entry(
@@ -439,6 +444,7 @@ def _reference(lab: _Lab, agent: Agent, gamma: float) -> dict[str, Any]:
         estimator=LARGE_BATCH_ESTIMATOR,
         samples=lab.config.reference_samples,
         noise_norm=math.sqrt(float(samples.var(0).sum()) / samples.shape[0]),
+        objective_name=contestant.objective,
     )
 
 
@@ -449,10 +455,12 @@ def _reference_entry(
     objective: float | None = None,
     estimator: str | None = None,
     samples: int | None = None,
+    objective_name: str = "",
 ) -> dict[str, Any]:
     """The ``reference`` object of grads.json (its schema is in README)."""
     return {
         "kind": kind,
+        "objective_name": objective_name,
         "estimator": estimator,
         "objective": objective,
         "gradient": gradient.tolist(),
@@ -460,6 +468,37 @@ def _reference_entry(
         "samples": samples,
         "noise_norm": noise_norm,
     }
+
+
+def coincidences(contestants: list[_Contestant], samples: list[torch.Tensor]) -> list[dict[str, Any]]:
+    """Pairs of estimators whose estimates were identical on every batch, with the reason where known.
+
+    Batches share their random numbers (common random numbers), so two estimators that compute the same
+    function of a batch give the same numbers; a reader should not take that for two confirmations.
+    """
+    found = []
+    for i, first in enumerate(contestants):
+        for j in range(i + 1, len(contestants)):
+            a, b = samples[i], samples[j]
+            scale = float(a.abs().max()) or 1.0
+            if torch.allclose(a, b, rtol=1e-5, atol=1e-6 * scale):
+                found.append({"agents": [first.name, contestants[j].name], "why": _why_equal(first, contestants[j])})
+    return found
+
+
+def _why_equal(first: _Contestant, second: _Contestant) -> str:
+    names = {first.name, second.name}
+    if names == {"gumbel-softmax", "gumbel-st"} and first.critic == second.critic == "oracle":
+        return (
+            "the oracle critic Q(s, y) = sum_a y_a Q(s, a) is linear in the action y, so its gradient does not "
+            "depend on where y lies: the soft sample and straight-through (one-hot forward, the soft sample's "
+            "gradient backward) give the same gradient for the same noise"
+        )
+    if names == {"gumbel-st", "gumbel-rao"}:
+        rao = first if first.name == "gumbel-rao" else second
+        if rao.hyperparameters.get("rao_samples") == 1:
+            return "gumbel-rao with one conditional draw (rao_samples=1) is straight-through itself"
+    return "identical on every batch of common random numbers; pglab knows no reason, so check the estimators"
 
 
 def _default_out(env_id: str) -> Path:
@@ -472,7 +511,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     what = "the exact gradient" if ref["kind"] == "exact" else f"{ref['samples']} batches of {ref['estimator']}"
     lines = [
         f"Gradient estimators on {report['env']}: {report['samples']} estimates of {report['batch_episodes']} "
-        f"episodes each, gamma {report['gamma']}; reference: {what} (norm {ref['norm']:.4g}).",
+        f"episodes each, gamma {report['gamma']}, horizon {report['horizon']}; reference: {what} "
+        f"(norm {ref['norm']:.4g}).",
         "",
         "| estimator | critic | total variance | vs reinforce | SNR | cosine (mean ± std) | cosine of mean "
         "| bias norm | noise norm | ms / estimate |",
@@ -486,6 +526,12 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{row['cosine']['mean']:.3f} ± {row['cosine']['std']:.3f} | {row['cosine_of_mean']:.3f} | {bias} | "
             f"{row['bias_noise_norm']:.4g} | {row['wall_ms_per_estimate']:.1f} |"
         )
+    lines += ["", f"Objective of the reference: {ref['objective_name']}."]
+    for row in report["estimators"]:
+        if row["objective"] != ref["objective_name"]:
+            lines.append(f"- {row['agent']} targets another objective: {row['objective']}.")
+    for pair in report["coincidences"]:
+        lines.append(f"- {pair['agents'][0]} and {pair['agents'][1]} gave identical estimates: {pair['why']}.")
     return "\n".join(lines) + "\n"
 
 

@@ -4,18 +4,31 @@ The buffer is time-major, ``(num_steps, num_envs, ...)`` as in CleanRL, and allo
 the collector does nothing but one batched forward pass (in ``torch.inference_mode``) and one
 vector-environment step.
 
+Two collection modes (the preset field ``batch_episodes`` picks one):
+
+* **windows** (``batch_episodes = 0``, the default): ``num_steps`` steps of every environment per
+  update; episodes run on across updates, so a window usually ends inside an episode (a *cut*).
+* **whole episodes** (``batch_episodes = B``): every update resets all environments and runs until
+  B complete episodes are in, environment i owing B // N episodes (one more for the first B % N).
+  Each environment's share is fixed *before* any episode is seen, so a batch does not favour short
+  episodes (taking "the first B episodes to finish" would); an environment that has delivered its
+  share keeps stepping with its steps masked out until the others are done. No return is cut by the
+  end of a batch, so a critic-free estimator is unbiased for the episodic objective. The buffer
+  grows (doubling) when an update needs more than its rows, and a batch is a view of its first rows.
+
 Gymnasium's vector environments reset finished sub-environments on the *next* step
 (``AutoresetMode.NEXT_STEP``): the step after an episode end ignores its action and returns the first
 observation of the next episode with reward 0. Such reset steps are stored with ``valid = False`` and
 every loss masks them out. Their stored observation is the *final* observation of the finished
 episode, so ``features[t + 1]`` is always the true next state of step t, which is what a critic needs
-to bootstrap a truncated episode.
+to bootstrap a truncated episode. ``timesteps[t]`` counts the steps since the episode's start (0 at
+its first step): the ``t`` of gamma^t weighting and of a critic that knows the steps left.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -41,8 +54,10 @@ class RolloutBuffer:
     rewards: torch.Tensor  # (T, N) float32
     terminated: torch.Tensor  # (T, N) bool
     truncated: torch.Tensor  # (T, N) bool
-    valid: torch.Tensor  # (T, N) bool, False on autoreset steps
+    valid: torch.Tensor  # (T, N) bool, False on autoreset steps (and, whole episodes, after an env's share)
+    timesteps: torch.Tensor  # (T, N) int64, steps since the start of s_t's episode
     next_features: torch.Tensor  # (N, D) encoded observation after the last step
+    next_timesteps: torch.Tensor  # (N,) int64, steps since the episode start of that observation
 
     @classmethod
     def allocate(cls, num_steps: int, num_envs: int, feature_width: int) -> RolloutBuffer:
@@ -58,7 +73,9 @@ class RolloutBuffer:
             terminated=shared(np.bool_),
             truncated=shared(np.bool_),
             valid=shared(np.bool_),
+            timesteps=shared(np.int64),
             next_features=torch.zeros(num_envs, feature_width),
+            next_timesteps=torch.zeros(num_envs, dtype=torch.int64),
         )
 
     @property
@@ -72,6 +89,23 @@ class RolloutBuffer:
     def all_features(self) -> torch.Tensor:
         """s_0 .. s_T for every environment, (T + 1, N, D): the input of a critic's V(s) pass."""
         return torch.cat([self.features, self.next_features.unsqueeze(0)], dim=0)
+
+    def all_timesteps(self) -> torch.Tensor:
+        """The steps since the episode start of s_0 .. s_T, (T + 1, N), aligned with :meth:`all_features`."""
+        return torch.cat([self.timesteps, self.next_timesteps.unsqueeze(0)], dim=0)
+
+    def prefix(self, steps: int) -> RolloutBuffer:
+        """The first ``steps`` rows as views (the per-step fields), with the state after them."""
+        per_step = {f.name: getattr(self, f.name)[:steps] for f in fields(self) if not f.name.startswith("next_")}
+        return RolloutBuffer(**per_step, next_features=self.next_features, next_timesteps=self.next_timesteps)
+
+    def grown(self, num_steps: int) -> RolloutBuffer:
+        """A buffer of ``num_steps`` rows holding this one's rows at its start."""
+        bigger = RolloutBuffer.allocate(num_steps, self.num_envs, self.features.shape[-1])
+        for f in fields(self):
+            if not f.name.startswith("next_"):
+                getattr(bigger, f.name)[: self.num_steps] = getattr(self, f.name)
+        return bigger
 
 
 @dataclass
@@ -122,65 +156,136 @@ class EpisodeStats:
         self.count = int(state["count"])
 
 
-class Collector:
-    """Steps a vector environment with an actor and fills a :class:`RolloutBuffer`."""
+def episode_shares(batch_episodes: int, num_envs: int) -> np.ndarray:
+    """Episodes each environment owes per update: B // N each, one more for the first B % N."""
+    shares = np.full(num_envs, batch_episodes // num_envs, dtype=np.int64)
+    shares[: batch_episodes % num_envs] += 1
+    return shares
 
-    def __init__(self, envs: gym.vector.VectorEnv, encoder: ObservationEncoder, num_steps: int):
+
+class Collector:
+    """Steps a vector environment with an actor and fills a :class:`RolloutBuffer`.
+
+    ``batch_episodes = 0`` collects windows of ``num_steps`` steps; ``batch_episodes = B`` collects B
+    complete episodes per call, from a reset of every environment (see the module docstring).
+    """
+
+    def __init__(
+        self, envs: gym.vector.VectorEnv, encoder: ObservationEncoder, num_steps: int, batch_episodes: int = 0
+    ):
         self.envs = envs
         self.encoder = encoder
-        self.buffer = RolloutBuffer.allocate(num_steps, envs.num_envs, encoder.width)
+        self._use(RolloutBuffer.allocate(num_steps, envs.num_envs, encoder.width))
         self.stats = EpisodeStats()
+        self.batch_episodes = batch_episodes
         self._features: torch.Tensor | None = None
         self._resetting = np.zeros(envs.num_envs, dtype=bool)
+        self._timesteps = np.zeros(envs.num_envs, dtype=np.int64)
+        self._fresh = False  # whole episodes: the environments were just reset, no need to reset again
 
     def reset(self, seed: int) -> None:
         observations, _ = self.envs.reset(seed=seed)
         self._features = self.encoder(observations)
         self._resetting[:] = False
+        self._timesteps[:] = 0
+        self._fresh = True
 
     def state_dict(self) -> dict[str, Any]:
         """What continues the collection exactly: the current observation and the episode stats."""
         return {
             "features": None if self._features is None else self._features.clone(),
             "resetting": torch.from_numpy(self._resetting.copy()),
+            "timesteps": torch.from_numpy(self._timesteps.copy()),
+            "fresh": self._fresh,
             "stats": self.stats.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._features = state["features"]
         self._resetting = state["resetting"].numpy().copy()
+        # checkpoints from before timesteps were tracked: the counters restart (windows, no weighting then)
+        self._timesteps = state["timesteps"].numpy().copy() if "timesteps" in state else np.zeros_like(self._timesteps)
+        self._fresh = bool(state.get("fresh", False))
         self.stats.load_state_dict(state["stats"])
 
     def collect(self, actor: Actor) -> RolloutBuffer:
-        """Run ``num_steps`` vector steps; returns the (reused) buffer."""
+        """One batch: ``num_steps`` vector steps, or ``batch_episodes`` complete episodes.
+
+        The returned buffer (or view of it) is reused by the next call.
+        """
         if self._features is None:
             raise RuntimeError("call reset(seed) before collect()")
+        if self.batch_episodes:
+            return self._collect_episodes(actor)
         buf = self.buffer
-        rewards_np, terminated_np = buf.rewards.numpy(), buf.terminated.numpy()
-        truncated_np, valid_np = buf.truncated.numpy(), buf.valid.numpy()
-        actions_np = buf.actions.numpy()
-        features = self._features
         # One inference-mode block for the whole window (entering it costs as much as a small op).
         with torch.inference_mode():
             for t in range(buf.num_steps):
-                buf.features[t] = features
-                np.logical_not(self._resetting, out=valid_np[t])
-                actions = actor.act(features).numpy()
-                actions_np[t] = actions
-                try:
-                    observations, rewards, terminated, truncated, info = self.envs.step(actions)
-                except Exception as exc:
-                    raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
-                rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
-                np.logical_or(terminated, truncated, out=self._resetting)
-                features = self.encoder(observations)
-                self._record_episodes(info)
-            buf.next_features.copy_(features)
-        self._features = features
+                self._step(t, actor, counted=None)
+        buf.next_features.copy_(self._features)
+        buf.next_timesteps.copy_(torch.from_numpy(self._timesteps))
         return buf
 
-    def _record_episodes(self, info: dict[str, Any]) -> None:
+    def _collect_episodes(self, actor: Actor) -> RolloutBuffer:
+        if not self._fresh:  # every batch starts every episode under the policy that collects it
+            observations, _ = self.envs.reset()
+            self._features = self.encoder(observations)
+            self._resetting[:] = False
+            self._timesteps[:] = 0
+        self._fresh = False
+        owed = episode_shares(self.batch_episodes, self.envs.num_envs)
+        t = 0
+        with torch.inference_mode():
+            while owed.any():
+                if t == self.buffer.num_steps:
+                    self._use(self.buffer.grown(2 * t))
+                valid = self._step(t, actor, counted=owed > 0)
+                owed -= valid & self._resetting  # the counted episodes that ended at this step
+                t += 1
+        batch = self.buffer.prefix(t)
+        batch.next_features.copy_(self._features)
+        batch.next_timesteps.copy_(torch.from_numpy(self._timesteps))
+        return batch
+
+    def _use(self, buffer: RolloutBuffer) -> None:
+        """Collect into ``buffer`` from now on; its numpy views are taken once, not per step."""
+        self.buffer = buffer
+        self._rows = tuple(
+            getattr(buffer, name).numpy() for name in ("rewards", "terminated", "truncated", "valid", "timesteps")
+        )
+        self._actions = buffer.actions.numpy()
+
+    def _step(self, t: int, actor: Actor, counted: np.ndarray | None) -> np.ndarray:
+        """Row ``t`` of the buffer: act, step, store; returns the row's ``valid`` (a view). Call it in
+        inference mode. Afterwards ``self._resetting`` says which episodes ended at this step.
+
+        ``counted`` (whole episodes) marks the environments whose episodes still belong to the batch:
+        the others' steps are stored as invalid and their finished episodes are not recorded.
+        """
+        rewards_np, terminated_np, truncated_np, valid_np, timesteps_np = self._rows
+        self.buffer.features[t] = self._features
+        valid = np.logical_not(self._resetting, out=valid_np[t])
+        if counted is not None:
+            valid &= counted
+        timesteps_np[t] = self._timesteps
+        actions = actor.act(self._features).numpy()
+        self._actions[t] = actions
+        try:
+            observations, rewards, terminated, truncated, info = self.envs.step(actions)
+        except Exception as exc:
+            raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
+        rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
+        # after an autoreset step the next episode's first step comes, at timestep 0
+        self._timesteps = np.where(self._resetting, 0, self._timesteps + 1)
+        np.logical_or(terminated, truncated, out=self._resetting)
+        self._features = self.encoder(observations)
+        self._record_episodes(info, counted)
+        return valid
+
+    def _record_episodes(self, info: dict[str, Any], counted: np.ndarray | None) -> None:
         done = info.get("_episode")
+        if done is not None and counted is not None:
+            done = done & counted
         if done is not None and done.any():
             episode = info["episode"]
             self.stats.record(episode["r"][done], episode["l"][done])

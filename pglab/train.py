@@ -158,11 +158,13 @@ class Run:
     resolved: dict[str, Any]
     diagnostics: Any = None  # pglab.grads.TrainingDiagnostics when --grad-diagnostics-every is set
     global_step: int = 0
+    updates: int = 0
     wall_s: float = 0.0  # training time of earlier sessions of this run (resume)
 
     @property
-    def steps_per_update(self) -> int:
-        return self.preset.num_envs * self.preset.num_steps
+    def steps_per_update(self) -> int | None:
+        """Environment steps per update; None when whole episodes make it vary (``batch_episodes``)."""
+        return None if self.preset.batch_episodes else self.preset.num_envs * self.preset.num_steps
 
 
 def build_run(config: TrainConfig, run_dir: Path) -> Run:
@@ -202,7 +204,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
             diagnostics = TrainingDiagnostics(
                 config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
             )
-    collector = Collector(envs, policy.encoder, preset.num_steps)
+    collector = Collector(envs, policy.encoder, preset.num_steps, preset.batch_episodes)
     return Run(config, preset, envs, agent, collector, run_dir, resolved, diagnostics)
 
 
@@ -282,6 +284,7 @@ def resume(
     _check_compatible(checkpoint, run.resolved)
     run.agent.load_state_dict(checkpoint["agent"])
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
+    run.updates = int(checkpoint.get("updates", run.global_step // (run.steps_per_update or 1)))
     run.collector.load_state_dict(checkpoint["collector"])
     if checkpoint["env_state"] is not None:
         envstate.restore(run.envs, checkpoint["env_state"])
@@ -363,7 +366,8 @@ def run_loop(run: Run) -> dict[str, Any]:
     """Collect, update, log, checkpoint until the step budget or the target return is reached."""
     config, collector, agent = run.config, run.collector, run.agent
     per_update = run.steps_per_update
-    budget = math.ceil(config.total_steps / per_update) * per_update
+    # windows: whole updates, the budget rounded up to one; whole episodes: until the budget is passed
+    budget = math.ceil(config.total_steps / per_update) * per_update if per_update else config.total_steps
     log = RunLog(
         run.run_dir,
         run.resolved,
@@ -380,17 +384,19 @@ def run_loop(run: Run) -> dict[str, Any]:
         with _sigint_handler(stop):
             while run.global_step < budget and not stop.requested:
                 batch = collector.collect(agent)
-                update = run.global_step // per_update
+                update = run.updates
                 measure = run.diagnostics is not None and update % config.grad_diagnostics_every == 0
                 extra = run.diagnostics.measure(agent, update) if measure else {}  # before the update: same policy
                 metrics = {**agent.update(batch), **extra}
-                run.global_step += per_update
+                steps = batch.num_steps * batch.num_envs  # every step taken, masked ones included
+                previous_step, run.global_step, run.updates = run.global_step, run.global_step + steps, run.updates + 1
                 elapsed = time.perf_counter() - session_start
                 sps = (run.global_step - session_step) / elapsed
                 log.log({"global_step": run.global_step, **collector.stats.drain(), **metrics, "charts/SPS": sps})
                 mean100 = collector.stats.mean_last100()
-                bar.update(per_update, ret100="-" if mean100 is None else f"{mean100:.1f}", sps=f"{sps:,.0f}")
-                if config.checkpoint_every and run.global_step % config.checkpoint_every < per_update:
+                bar.update(steps, ret100="-" if mean100 is None else f"{mean100:.1f}", sps=f"{sps:,.0f}")
+                every = config.checkpoint_every
+                if every and run.global_step // every > previous_step // every:
                     _save(run, run.wall_s + elapsed)
                 if _solved(config, collector):
                     solved_at_step, solved_at_wall_s = run.global_step, run.wall_s + elapsed
@@ -488,6 +494,7 @@ def _save(run: Run, wall_s: float) -> None:
             "env": run.config.env,
             "seed": run.config.seed,
             "global_step": run.global_step,
+            "updates": run.updates,
             "wall_s": wall_s,
             "config_json": json.dumps(run.resolved),
             "torch_rng": torch.get_rng_state(),

@@ -140,7 +140,7 @@ def grads(tmp_path: Path, env: str, agents: tuple[str, ...], **kwargs) -> dict[s
 
 
 def test_on_the_bandit_all_three_are_unbiased_and_all_action_with_the_exact_q_is_exact(tmp_path):
-    rows = grads(tmp_path, "pglab/CategoricalBandit-v0", ("reinforce", *BRIDGES), samples=200, oracle_critic=True)
+    rows = grads(tmp_path, "pglab/CategoricalBandit-v0", ("reinforce", *BRIDGES), samples=200, critic="oracle")
     for name in ("relax", "reinforce-optimal"):
         assert rows[name]["critic"] == "oracle"
         assert_unbiased(rows[name])
@@ -160,7 +160,7 @@ def test_relax_and_the_optimal_baseline_are_unbiased_on_frozen_lake(tmp_path):
         checkpoint=str(frozen_lake_checkpoint(tmp_path / "policy.pt")),
         samples=100,
         batch_episodes=16,
-        oracle_critic=True,
+        critic="oracle",
         overrides={"gamma": 1.0},
     )
     for name in ("relax", "reinforce-optimal", "all-action"):

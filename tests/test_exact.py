@@ -93,9 +93,10 @@ def test_oracle_values_agree_with_the_objective():
     oracle = exact.oracle_critic(policy, model, 0.95)
     value, _ = exact.exact_gradient(policy, model, 0.95)
     start = torch.nn.functional.one_hot(torch.tensor([0]), 16).float()
-    assert float(oracle(start)) == pytest.approx(value, rel=1e-5)
+    t0 = torch.zeros(1, dtype=torch.int64)
+    assert float(oracle(start, t0)) == pytest.approx(value, rel=1e-5)
     pi = exact.policy_table(policy, model).detach()
-    torch.testing.assert_close(oracle.q_values(start)[0] @ pi[0].float(), oracle(start)[0, 0])
+    torch.testing.assert_close(oracle.q_values(start, t0)[0] @ pi[0].float(), oracle(start, t0)[0, 0])
 
 
 def test_environment_without_a_model_is_refused():

@@ -13,7 +13,7 @@ import torch
 
 from pglab.checkpoint import save_checkpoint
 from pglab.environment import make_vector_env
-from pglab.grads import GradsConfig, collect_episodes, run_grads
+from pglab.grads import GradsConfig, run_grads
 from pglab.policy import PolicyNetwork
 
 SCORE_FUNCTION = ("reinforce", "reinforce-ema", "reinforce-value", "reinforce-rloo")
@@ -43,7 +43,7 @@ def bias_z(row: dict) -> float:
 
 
 def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_the_bandit(tmp_path):
-    rows = grads(tmp_path, "pglab/CategoricalBandit-v0", samples=300, batch_episodes=8, oracle_critic=True, seed=3)
+    rows = grads(tmp_path, "pglab/CategoricalBandit-v0", samples=300, batch_episodes=8, critic="oracle", seed=3)
     for row in rows.values():
         assert_unbiased(row)
         assert row["cosine_of_mean"] > 0.99
@@ -54,7 +54,7 @@ def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_th
 
 def test_on_the_relax_toy_a_baseline_removes_nearly_all_variance(tmp_path):
     """Both arms pay about -0.25 and differ by 0.02: without a baseline the offset is all noise."""
-    rows = grads(tmp_path, "pglab/RelaxToy-v0", samples=200, batch_episodes=8, oracle_critic=True)
+    rows = grads(tmp_path, "pglab/RelaxToy-v0", samples=200, batch_episodes=8, critic="oracle")
     for row in rows.values():
         assert_unbiased(row)
     assert rows["reinforce"]["snr"] < 0.5
@@ -93,7 +93,7 @@ def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_fr
         checkpoint=str(frozen_lake_checkpoint(tmp_path / "policy.pt")),
         samples=100,
         batch_episodes=8,
-        oracle_critic=True,
+        critic="oracle",
         overrides={"gamma": 1.0},
     )
     for row in rows.values():
@@ -104,42 +104,19 @@ def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_fr
         assert rows[name]["variance_vs_reinforce"] < 0.9, name
 
 
-def test_the_check_detects_a_real_bias(tmp_path):
-    """reinforce-value bootstraps time-limit truncations with V: on the chain, which often hits its
-    limit, that adds value beyond the horizon of J, a bias far above the noise even with the exact V."""
-    rows = grads(
-        tmp_path,
-        "pglab/DelayedChain-v0",
-        agents=("reinforce", "reinforce-value"),
-        samples=100,
-        batch_episodes=8,
-        oracle_critic=True,
-        overrides={"gamma": 1.0},
-    )
-    assert_unbiased(rows["reinforce"])
-    biased = rows["reinforce-value"]
-    assert biased["bias_norm"] > 3.0 * biased["bias_noise_norm"] and bias_z(biased) < -4.0
-
-
-def test_collect_episodes_keeps_one_complete_episode_per_environment():
-    envs = make_vector_env("FrozenLake-v1", 6)
-    policy = PolicyNetwork(envs.single_observation_space, 4)
-
-    class Uniform:
-        def act(self, features):
-            return torch.randint(0, 4, (features.shape[0],))
-
-    batch = collect_episodes(envs, policy.encoder, Uniform(), seed=0, max_steps=100)
-    envs.close()
-    valid = batch.valid.numpy()
-    ends = (batch.terminated | batch.truncated).numpy()
-    lengths = valid.sum(0)
-    assert (lengths >= 1).all() and batch.num_steps == lengths.max()
-    for column in range(6):
-        n = lengths[column]
-        assert valid[:n, column].all() and not valid[n:, column].any()  # a prefix: the first episode
-        assert ends[n - 1, column] and not ends[: n - 1, column].any()  # which ends at its last step
-    assert np.all(batch.features[0].argmax(-1).numpy() == 0)  # FrozenLake starts in state 0
+def test_weight_one_scores_are_biased_and_discount_weighting_removes_the_bias(tmp_path):
+    """At gamma < 1 the common weight-1 surrogate is not the gradient of J (Nota & Thomas 2020): on the
+    chain the check sees the bias far above the noise; weighting step t by gamma^t removes it, for every
+    baseline (the value baseline with the exact, time-indexed V)."""
+    agents = ("reinforce", "reinforce-value", "reinforce-rloo")
+    common = {"env": "pglab/DelayedChain-v0", "agents": agents, "samples": 100, "critic": "oracle"}
+    plain = grads(tmp_path / "plain", **common, overrides={"gamma": 0.8})
+    weighted = grads(tmp_path / "weighted", **common, overrides={"gamma": 0.8, "discount_weighting": True})
+    for name in agents:
+        assert plain[name]["bias_norm"] > 3.0 * plain[name]["bias_noise_norm"] and abs(bias_z(plain[name])) > 4.0, name
+        assert not plain[name]["targets_reference"], name
+        assert_unbiased(weighted[name])
+        assert weighted[name]["targets_reference"], name
 
 
 def check_schema(report: dict) -> None:
@@ -165,7 +142,8 @@ def check_schema(report: dict) -> None:
     assert (ref["objective"] is None) == (ref["kind"] != "exact")
     assert (ref["estimator"] is None) == (ref["kind"] == "exact")
     for row in report["estimators"]:
-        assert row["critic"] in ("none", "learned", "checkpoint", "oracle")
+        assert row["critic"] in ("none", "checkpoint", "oracle", "untrained")
+        assert isinstance(row["objective"], str) and isinstance(row["targets_reference"], bool)
         assert len(row["mean_gradient"]) == report["parameters"]
         for key in (
             "mean_norm",
@@ -244,8 +222,11 @@ def test_checkpoint_policy_and_critic_are_used(run_cli, tmp_path):
             ["--agents", "reinforce", "--reference", "exact", "--env", "CartPole-v1"],
             "needs an environment with a model",
         ),
-        (["--agents", "reinforce-value", "--oracle-critic", "--env", "CartPole-v1"], "--oracle-critic needs"),
-        (["--agents", "reinforce", "--env", "CliffWalking-v1"], "--env-kwarg max_episode_steps=N"),
+        (["--agents", "reinforce-value", "--oracle-critic", "--env", "CartPole-v1"], "--critic oracle needs"),
+        (["--agents", "reinforce-value"], "critic was never trained"),
+        (["--agents", "gumbel-st"], "critic was never trained"),
+        (["--agents", "reinforce", "--env", "CliffWalking-v1"], "give it one with --horizon N"),
+        (["--agents", "reinforce", "--horizon", "0"], "--horizon must be at least 1"),
         (["--agents", "reinforce", "--env", "Pendulum-v1"], "needs a Discrete action space"),
         (["--agents", "reinforce", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
         (["--agents", "reinforce", "--set", "gamma=2"], "gamma=2.0 must lie in (0, 1]"),
@@ -294,7 +275,7 @@ def test_gumbel_estimators_with_the_oracle_critic_have_a_bias_that_shrinks_with_
                 env="pglab/RelaxToy-v0",
                 agents=("gumbel-softmax", "gumbel-rao"),
                 samples=300,
-                oracle_critic=True,
+                critic="oracle",
                 overrides={"tau": tau},
                 out=str(tmp_path / str(tau)),
             )

@@ -238,7 +238,8 @@ class Collector:
         with torch.inference_mode():
             while owed.any():
                 if t == self.buffer.num_steps:
-                    self._use(self.buffer.grown(2 * t))
+                    with torch.inference_mode(False):  # the buffer outlives this block: normal tensors
+                        self._use(self.buffer.grown(2 * t))
                 valid = self._step(t, actor, counted=owed > 0)
                 owed -= valid & self._resetting  # the counted episodes that ended at this step
                 t += 1

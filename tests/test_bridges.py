@@ -13,9 +13,10 @@ import pglab
 from pglab import estimators as est
 from pglab.agent import resolve_preset
 from pglab.environment import make_vector_env
-from pglab.grads import GradsConfig, collect_episodes, run_grads, sample_estimates
+from pglab.grads import GradsConfig, run_grads, sample_estimates
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
+from pglab.rollout import Collector
 from tests.helpers import read_metrics
 from tests.test_estimators import LOGITS, REWARDS, exact_gradient, within_standard_errors
 from tests.test_grads import assert_unbiased, frozen_lake_checkpoint
@@ -184,8 +185,10 @@ def test_relax_variance_falls_below_reinforce_on_the_relax_toy_as_its_control_va
         resolve_preset(reinforce_spec.preset, "RelaxToy-v0", {"normalize_advantages": "off"}),
     )
     before = sample_estimates(envs, 1, agent, 100, first_seed=10**6)[0].var(0).sum()
+    collector = Collector(envs, policy.encoder, 1, batch_episodes=envs.num_envs)  # one episode per env
     for i in range(200):
-        agent.update(collect_episodes(envs, policy.encoder, agent, seed=8 * i, max_steps=1))
+        collector.reset(seed=8 * i)
+        agent.update(collector.collect(agent))
     after = sample_estimates(envs, 1, agent, 100, first_seed=10**6)[0].var(0).sum()
     plain = sample_estimates(envs, 1, reinforce, 100, first_seed=10**6)[0].var(0).sum()
     envs.close()

@@ -290,3 +290,34 @@ def test_gumbel_estimators_with_the_oracle_critic_have_a_bias_that_shrinks_with_
         assert bias[0] > 10 * noise[0]  # measurable: far above what sampling noise alone would give
         assert bias[0] > bias[1] > bias[2], bias
         assert variance[0] < variance[1] < variance[2], variance
+
+
+def test_horizon_gives_cliff_walking_a_time_limit_and_an_untrained_critic_is_labelled(run_cli, tmp_path):
+    out = tmp_path / "cliff"
+    code, stdout, stderr = run_cli(
+        "grads", "--env", "CliffWalking-v1", "--horizon", "30", "--agents", "reinforce,reinforce-value",
+        "--critic", "untrained", "--samples", "4", "--warmup", "0", "--batch-episodes", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, stderr
+    report = json.loads((out / "grads.json").read_text())
+    check_schema(report)
+    assert report["horizon"] == 30 and report["reference"]["kind"] == "exact"
+    assert [row["critic"] for row in report["estimators"]] == ["none", "untrained"]
+    assert "| reinforce-value | untrained |" in stdout and "the time limit H ending the task" in stdout
+
+
+def test_grads_says_when_two_estimators_coincide_and_why(tmp_path):
+    """With the oracle critic Q(s, y) is linear in y: gumbel-softmax and gumbel-st give the same gradient."""
+    report = run_grads(
+        GradsConfig(
+            env="pglab/DelayedChain-v0",
+            agents=("gumbel-softmax", "gumbel-st", "gumbel-rao"),
+            samples=5,
+            warmup=0,
+            critic="oracle",
+            out=str(tmp_path / "out"),
+        )
+    )
+    assert [pair["agents"] for pair in report["coincidences"]] == [["gumbel-softmax", "gumbel-st"]]
+    assert "linear in the action" in report["coincidences"][0]["why"]
+    assert "gumbel-softmax and gumbel-st gave identical estimates" in (tmp_path / "out" / "grads.md").read_text()

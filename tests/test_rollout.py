@@ -89,3 +89,27 @@ def test_whole_episodes_are_complete_and_exactly_the_share_on_a_random_walk():
             assert len(starts) == episode_shares(7, 3)[env]  # every counted episode starts at its step 0
         assert valid[:, :].any(1)[-1]  # the batch ends with the last episode's last step
     envs.close()
+
+
+def test_training_on_whole_episodes_resumes_to_the_same_numbers(tmp_path):
+    """Updates of varying length: the budget is passed, not rounded; a resumed run continues exactly."""
+    import pglab
+    from tests.helpers import read_metrics
+
+    common = {
+        "agent": "reinforce-value", "env": "pglab/DelayedChain-v0", "seed": 2, "num_envs": 2, "wandb_mode": "disabled",
+        "progress": False,
+        "overrides": {"batch_episodes": 4, "discount_weighting": True, "truncation": "terminal", "num_steps": 8},
+    }  # fmt: skip
+    full = pglab.train(total_steps=600, run_dir=str(tmp_path / "full"), **common)
+    pglab.train(total_steps=250, run_dir=str(tmp_path / "cut"), **common)
+    resumed = pglab.resume(tmp_path / "cut", total_steps=600, progress=False)
+    rows = read_metrics(tmp_path / "full")
+    steps = [row["global_step"] for row in rows]
+    assert len(set(np.diff(steps))) > 1 and steps[-1] >= 600 and steps[-2] < 600  # whole episodes: updates vary
+    assert full["global_step"] == resumed["global_step"] == steps[-1]
+
+    def numbers(run: str) -> list[dict]:
+        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(tmp_path / run)]
+
+    assert numbers("full") == numbers("cut")

@@ -7,6 +7,13 @@ diagnostics as curves. The statistics are in :mod:`pglab.stats`, the figures in 
 
 Only finished runs enter the statistics: a failed or unfinished run would bias every number towards
 whatever made it stop. Excluded runs are listed in report.md with their status.
+
+Only runs that share everything but the seed are pooled: the environment with its keyword arguments
+(``module:Env-v0`` and ``Env-v0`` are one environment), the agent and every setting of config.json
+(budget, target, protocol, every hyperparameter, ...). Runs of one agent that differ in a setting form
+separate groups, labelled with their differences; report.md shows each environment's settings side by
+side and marks the fields that differ, says when a folder mixes runs that differ in more than the
+estimator, and puts a caveat on statistics from fewer than 5 seeds (one seed gets no interval).
 """
 
 from __future__ import annotations
@@ -26,6 +33,36 @@ from pglab.errors import ConfigError
 from pglab.runlist import metrics_row, read_json, run_directories
 
 RETURN = "charts/episodic_return"
+FEW_SEEDS = 5  # statistics over fewer seeds carry a caveat
+# config.json keys that are not settings of the experiment: the seed, bookkeeping, and keys that
+# other entries already hold (env and agent are the group's own; overrides and num_envs resolve into
+# the hyperparameters, which are compared field by field)
+NOT_SETTINGS = frozenset(
+    [
+        "agent",
+        "env",
+        "env_kwargs",
+        "seed",
+        "run_dir",
+        "overrides",
+        "num_envs",
+        "hyperparameters",
+        "estimator_fields",
+        "observation_space",
+        "action_space",
+        "versions",
+        "wandb_mode",
+        "wandb_project",
+        "wandb_entity",
+        "wandb_group",
+        "wandb_tags",
+        "wandb_run_id",
+        "checkpoint_every",
+        "torch_threads",
+        "progress",
+        "capture_video",
+    ]
+)
 GRADS_PREFIX = "grads/"
 RESULT_COLUMNS = (
     "env",
@@ -46,7 +83,9 @@ RESULT_COLUMNS = (
 AGGREGATE_COLUMNS = (
     "env",
     "agent",
+    "group",
     "runs",
+    "seeds",
     "final_return_iqm",
     "final_return_iqm_low",
     "final_return_iqm_high",
@@ -82,6 +121,18 @@ class RunRecord:
     status: str
     summary: dict[str, Any]
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # metric -> (steps, values)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Every setting of the run but its seed: config.json's own keys and each hyperparameter."""
+        own = {k: v for k, v in self.config.items() if k not in NOT_SETTINGS}
+        hyperparameters = self.config.get("hyperparameters")
+        return {**own, **(hyperparameters if isinstance(hyperparameters, dict) else {})}
+
+    @property
+    def estimator_fields(self) -> set[str]:
+        return set(self.config.get("estimator_fields") or ())
 
     @property
     def finished(self) -> bool:
@@ -130,6 +181,19 @@ def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {key: (np.array(steps), np.array(values)) for key, (steps, values) in series.items()}
 
 
+def env_label(env: str, env_kwargs: dict[str, Any] | None) -> str:
+    """The environment a run trained on: its id without a ``module:`` prefix (the module only registers
+    the id), with its keyword arguments, e.g. ``FrozenLake-v1 (is_slippery=false, map_name="8x8")``."""
+    bare = str(env).rpartition(":")[2]
+    if not env_kwargs:
+        return bare
+    return f"{bare} ({', '.join(f'{k}={_value_text(v)}' for k, v in sorted(env_kwargs.items()))})"
+
+
+def _value_text(value: Any) -> str:
+    return value if isinstance(value, str) and " " not in value else json.dumps(value)
+
+
 def load_run(path: Path) -> RunRecord:
     summary = read_json(path / "summary.json")
     config = read_json(path / "config.json")
@@ -138,12 +202,13 @@ def load_run(path: Path) -> RunRecord:
         raise ConfigError(f"{path} is not a pglab run directory (no config.json or summary.json)")
     return RunRecord(
         path=path,
-        env=str(source["env"]),
+        env=env_label(source["env"], config.get("env_kwargs")),
         agent=str(source["agent"]),
         seed=int(source["seed"]),
         status=summary.get("status", "no summary"),
         summary=summary,
         curves=_read_curves(path / "metrics.jsonl"),
+        config=config,
     )
 
 
@@ -169,20 +234,28 @@ class AgentResult:
     target_return: float | None
     solved_steps: list[float]
     solved_wall_s: list[float]
+    label: str = ""  # the agent, with the settings that set this group apart from its other groups
 
     @property
     def finals(self) -> np.ndarray:
         return np.array([r.final_return for r in self.runs], dtype=np.float64)
 
+    @property
+    def seeds(self) -> int:
+        return len({r.seed for r in self.runs})
+
     def row(self) -> dict[str, Any]:
         finals = self.finals
+        one = len(self.runs) == 1  # one seed has no interval
         return {
             "env": self.env,
             "agent": self.agent,
+            "group": self.label or self.agent,
             "runs": len(self.runs),
+            "seeds": self.seeds,
             "final_return_iqm": self.final.value,
-            "final_return_iqm_low": self.final.low,
-            "final_return_iqm_high": self.final.high,
+            "final_return_iqm_low": None if one else self.final.low,
+            "final_return_iqm_high": None if one else self.final.high,
             "final_return_mean": float(finals.mean()),
             "final_return_std": float(finals.std(ddof=1)) if finals.size > 1 else 0.0,
             "target_return": self.target_return,
@@ -192,7 +265,7 @@ class AgentResult:
         }
 
 
-def summarize(env: str, agent: str, runs: list[RunRecord]) -> AgentResult:
+def summarize(env: str, agent: str, runs: list[RunRecord], label: str = "") -> AgentResult:
     """IQM of the final returns with its bootstrap CI, and who reached the target and when."""
     finals = np.array([r.final_return for r in runs], dtype=np.float64)
     targets = {r.summary.get("target_return") for r in runs} - {None}
@@ -205,7 +278,38 @@ def summarize(env: str, agent: str, runs: list[RunRecord]) -> AgentResult:
         target_return=targets.pop() if len(targets) == 1 else None,
         solved_steps=[float(r.summary["solved_at_step"]) for r in solved],
         solved_wall_s=[float(r.summary["solved_at_wall_s"]) for r in solved if r.summary.get("solved_at_wall_s")],
+        label=label or agent,
     )
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def group_runs(runs: list[RunRecord]) -> dict[str, dict[str, list[RunRecord]]]:
+    """env -> group label -> runs: runs pooled only when they share env, agent and every setting but the seed.
+
+    An agent with runs of several settings on one environment gets one group per setting, labelled
+    ``agent [key=value, ...]`` with the settings that tell its groups apart.
+    """
+    groups: dict[tuple[str, str, str], list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault((run.env, run.agent, _key(run.settings)), []).append(run)
+    labelled: dict[str, dict[str, list[RunRecord]]] = {}
+    for (env, agent, _), members in sorted(groups.items(), key=lambda item: item[0]):
+        siblings = [m for (e, a, _), m in groups.items() if (e, a) == (env, agent)]
+        label = agent
+        if len(siblings) > 1:
+            differing = differing_fields([g[0].settings for g in siblings])
+            label += " [" + ", ".join(f"{k}={_value_text(members[0].settings.get(k))}" for k in differing) + "]"
+        labelled.setdefault(env, {})[label] = members
+    return labelled
+
+
+def differing_fields(settings: list[dict[str, Any]]) -> list[str]:
+    """The fields whose values differ among the settings that have them, sorted."""
+    keys = sorted({k for s in settings for k in s})
+    return [k for k in keys if len({_key(s[k]) for s in settings if k in s}) > 1]
 
 
 def curve_band(runs: list[RunRecord], metric: str, grid: np.ndarray) -> tuple[np.ndarray, ...] | None:
@@ -267,15 +371,6 @@ def positive(by_agent: dict[str, list[RunRecord]], metric: str) -> bool:
     return all((r.curves[metric][1] > 0).all() for runs in by_agent.values() for r in runs if metric in r.curves)
 
 
-def group_runs(runs: list[RunRecord]) -> dict[str, dict[str, list[RunRecord]]]:
-    """env -> agent -> runs: the runs whose statistics are aggregated together, in both reports."""
-    groups: dict[str, dict[str, list[RunRecord]]] = {}
-    for env in sorted({r.env for r in runs}):
-        env_runs = [r for r in runs if r.env == env]
-        groups[env] = {a: [r for r in env_runs if r.agent == a] for a in sorted({r.agent for r in env_runs})}
-    return groups
-
-
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
@@ -290,25 +385,35 @@ class Report:
 
 def build_report(directory: Path, out: Path | None = None, html: bool = False) -> Report:
     """Compute everything and write the figures, report.md, results.csv and aggregates.csv to ``out``;
-    with ``html``, also the interactive report.html (:mod:`pglab.htmlreport`), listed last in ``files``."""
+    with ``html``, also the interactive report.html (:mod:`pglab.htmlreport`), listed last in ``files``.
+
+    A sweep's folder (``pglab compare --sweep``, with tuning.json) is reported by its evaluation runs,
+    with the tuning tables appended: its tuning runs are the choice's, not the comparison's.
+    """
     from pglab import figures
 
-    runs = find_runs(Path(directory))
+    sweep = (Path(directory) / "tuning.json").is_file()
+    runs = find_runs(Path(directory) / "eval" if sweep else Path(directory))
     out = Path(out) if out else Path(directory) / "report"
     out.mkdir(parents=True, exist_ok=True)
     finished = [r for r in runs if r.finished and r.final_return is not None]
     groups = group_runs(finished)
-    results, sections, files = [], [], []
-    for env, by_agent in groups.items():
-        env_results = [summarize(env, agent, agent_runs) for agent, agent_runs in by_agent.items()]
+    results, sections, files, mixed = [], [], [], {}
+    for env, by_group in groups.items():
+        env_results = [summarize(env, group[0].agent, group, label) for label, group in by_group.items()]
         results += env_results
-        env_files = figures.environment_figures(env, by_agent, out / slug(env))
+        env_files = figures.environment_figures(env, by_group, out / slug(env))
         files += env_files.values()
-        sections.append(_section(env, env_results, {k: p.relative_to(out) for k, p in env_files.items()}))
+        settings, beyond = _settings_table(by_group)
+        if beyond:
+            mixed[env] = beyond
+        images = {k: p.relative_to(out) for k, p in env_files.items()}
+        sections.append(_section(env, env_results, images) + "\n" + settings)
     files.append(_write_csv(out / "results.csv", RESULT_COLUMNS, [r.row() for r in runs]))
     files.append(_write_csv(out / "aggregates.csv", AGGREGATE_COLUMNS, [r.row() for r in results]))
     report_md = out / "report.md"
-    report_md.write_text(_markdown(Path(directory), runs, finished, sections))
+    header = _markdown(Path(directory), runs, finished, mixed, results) + _grid_settings(Path(directory))
+    report_md.write_text(header + "\n" + "\n".join(sections) + _tuning_section(Path(directory)))
     files.append(report_md)
     report = Report(runs, results, files, groups)
     if html:
@@ -331,25 +436,36 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _interval(r: AgentResult) -> str:
+    if len(r.runs) == 1:
+        return f"{fmt(r.final.value)} (one seed: no interval)"
+    return f"{fmt(r.final.value)} [{fmt(r.final.low)}, {fmt(r.final.high)}]"
+
+
 def result_table(results: list[AgentResult]) -> tuple[list[str], list[list[str]]]:
-    """The per-agent table of one environment, as text cells: (header, rows). Steps-to-target columns
-    appear when the runs had a target return. report.md and report.html both show it."""
-    target = next((r.target_return for r in results if r.target_return is not None), None)
+    """The per-group table of one environment, as text cells: (header, rows). Each group's own target
+    where the runs had one (another group's target is never borrowed); ⚠ marks fewer than 5 seeds.
+    report.md and report.html both show it."""
+    targets = any(r.target_return is not None for r in results)
     header = ["agent", "seeds", "final return IQM [95% CI]", "mean ± std"]
-    if target is not None:
-        header += [f"seeds reaching {target:g}", "steps to target (median [min, max])", "wall s to target (median)"]
+    if targets:
+        header += ["target", "seeds reaching it", "steps to target (median [min, max])", "wall s to target (median)"]
     rows = []
     for r in results:
         row = r.row()
+        seeds = str(r.seeds) + (f" ({len(r.runs)} runs)" if len(r.runs) != r.seeds else "")
         cells = [
-            r.agent,
-            str(row["runs"]),
-            f"{fmt(r.final.value)} [{fmt(r.final.low)}, {fmt(r.final.high)}]",
+            r.label,
+            seeds + (" ⚠" if r.seeds < FEW_SEEDS else ""),
+            _interval(r),
             f"{fmt(row['final_return_mean'])} ± {fmt(row['final_return_std'])}",
         ]
-        if target is not None:
+        if targets and r.target_return is None:
+            cells += ["none", "-", "-", "-"]
+        elif targets:
             steps = r.solved_steps
             cells += [
+                f"{r.target_return:g}",
                 f"{len(steps)}/{len(r.runs)}",
                 f"{fmt(np.median(steps), 0)} [{fmt(min(steps), 0)}, {fmt(max(steps), 0)}]" if steps else "-",
                 fmt(row["wall_s_to_target_median"]),
@@ -365,6 +481,10 @@ def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> s
     header, rows = result_table(results)
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    if any(r.seeds < FEW_SEEDS for r in results):
+        lines += ["", f"⚠ fewer than {FEW_SEEDS} seeds: an IQM and its bootstrap interval over so few seeds are "
+                  "unreliable (the interval is too narrow more often than 5% of the time); treat these rows as "
+                  "tentative."]  # fmt: skip
     if all(r.target_return is None for r in results):
         lines += ["", "No target return was set (`--target-return`), so there is no steps-to-target table."]
     for key, title in (("profile", "performance profile"), ("grads", "gradient diagnostics")):
@@ -373,13 +493,65 @@ def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _markdown(directory: Path, runs: list[RunRecord], finished: list[RunRecord], sections: list[str]) -> str:
+def _settings_table(by_group: dict[str, list[RunRecord]]) -> tuple[str, list[str]]:
+    """The groups' resolved settings side by side, differing fields marked; and the fields that differ
+    beyond the estimator (a field is the estimator's when every group that has it declares it so)."""
+    labels = list(by_group)
+    settings = {label: runs[0].settings for label, runs in by_group.items()}
+    estimator = {label: runs[0].estimator_fields for label, runs in by_group.items()}
+    differing = set(differing_fields(list(settings.values())))
+    beyond = sorted(k for k in differing if not all(k in estimator[label] for label in labels if k in settings[label]))
+    lines = ["### Settings", "", "Every run's resolved settings (config.json) side by side; **≠** marks a field that "
+             "differs between the groups above, *(estimator)* one that belongs to the estimators compared; "
+             "n/a: the agent has no such field.", ""]  # fmt: skip
+    lines += ["| field | differs | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 2)]
+    for key in sorted({k for s in settings.values() for k in s}):
+        mark = ("**≠**" if key in beyond else "≠ *(estimator)*") if key in differing else ""
+        cells = [_value_text(settings[label][key]) if key in settings[label] else "n/a" for label in labels]
+        lines.append(f"| {key} | {mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", beyond
+
+
+def _grid_settings(directory: Path) -> str:
+    """What a grid's grid.json says every run of it shared (a sweep's from its evaluation grid)."""
+    grid = read_json(directory / "grid.json") or read_json(directory / "eval" / "grid.json")
+    if not grid:
+        return ""
+    settings = grid.get("settings", {})
+    shared = ", ".join(f"{k}={_value_text(v)}" for k, v in settings.items() if v not in (None, {}, [], [{}]))
+    return (
+        f"Grid settings (grid.json): agents {', '.join(grid.get('agents', []))}; envs "
+        f"{', '.join(grid.get('envs', []))}; seeds {', '.join(map(str, grid.get('seeds', [])))}; {shared}.\n"
+    )
+
+
+def _tuning_section(directory: Path) -> str:
+    path = directory / "tuning.md"
+    return "\n" + path.read_text() if path.is_file() else ""
+
+
+def _markdown(
+    directory: Path,
+    runs: list[RunRecord],
+    finished: list[RunRecord],
+    mixed: dict[str, list[str]],
+    results: list[AgentResult],
+) -> str:
     excluded = [r for r in runs if r not in finished]
     lines = [f"# pglab report: {directory}", "", f"{len(finished)} finished runs of {len(runs)}. {METHODS}", ""]
     if len(finished) == 1:
-        lines += ["One run: its confidence intervals have zero width and say nothing about seed variation.", ""]
+        lines += ["One run: it has no confidence interval and says nothing about seed variation.", ""]
+    few = [f"{r.env} / {r.label}" for r in results if r.seeds < FEW_SEEDS]
+    if few:
+        lines += [f"⚠ Fewer than {FEW_SEEDS} seeds behind {len(few)} of {len(results)} rows ({'; '.join(few)}): "
+                  "their statistics are tentative.", ""]  # fmt: skip
+    if mixed:
+        lines += ["**Mixed folder**: runs compared below differ in more than the estimator; the comparison "
+                  "includes these differences (see each environment's settings table):", ""]  # fmt: skip
+        lines += [f"- {env}: {', '.join(fields)}" for env, fields in mixed.items()]
+        lines.append("")
     if excluded:
         lines += ["Runs left out of the statistics (not finished):", ""]
         lines += [f"- {r.path.name}: {r.status}" for r in excluded]
         lines.append("")
-    return "\n".join(lines) + "\n" + "\n".join(sections)
+    return "\n".join(lines)

@@ -16,10 +16,11 @@ ALPHA_FINALS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]  # IQM: mean of 2, 4, 8, 16 = 7.
 BETA = {0: (60.0, 1000, 1.0), 1: (70.0, 3000, 3.0), 2: (50.0, None, None), 3: (80.0, 2000, 2.0)}  # final, solved at
 
 
-def write_run(root: Path, env: str, agent: str, seed: int, final: float, rows: list[dict], **summary) -> Path:
-    run = root / f"{env}__{agent}__{seed}"
+def write_run(root: Path, env: str, agent: str, seed: int, final: float, rows: list[dict], config: dict | None = None,
+              name: str | None = None, **summary) -> Path:  # fmt: skip
+    run = root / (name or f"{env}__{agent}__{seed}")
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"agent": agent, "env": env, "seed": seed}))
+    (run / "config.json").write_text(json.dumps({"agent": agent, "env": env, "seed": seed, **(config or {})}))
     base = {"agent": agent, "env": env, "seed": seed, "status": "finished", "global_step": rows[-1]["global_step"],
             "wall_s": 10.0, "sps": 400.0, "episodes": 50, "return_mean_last100": final, "return_std_last100": 1.0,
             "solved_at_step": None, "solved_at_wall_s": None, "target_return": None}  # fmt: skip
@@ -109,7 +110,7 @@ def test_the_report_writes_figures_and_a_markdown_summary(grid: Path):
     text = (out / "report.md").read_text()
     assert "11 finished runs of 12" in text
     assert "- CartPole-v1__beta__4: failed" in text
-    assert "| beta | 4 | 65.0 [" in text and "| 3/4 | 2,000 [1,000, 3,000] | 2.0 |" in text
+    assert "| beta | 4 ⚠ | 65.0 [" in text and "| 55 | 3/4 | 2,000 [1,000, 3,000] | 2.0 |" in text
     assert "![learning curves on CartPole-v1](CartPole-v1_curves.png)" in text
 
 
@@ -118,8 +119,9 @@ def test_a_single_run_directory_gets_its_own_report(grid: Path, tmp_path: Path, 
     code, stdout, _ = run_cli("report", str(run), "--out", str(tmp_path / "single"))
     assert code == 0 and "1 finished runs of 1" in stdout
     (row,) = read_csv(tmp_path / "single" / "aggregates.csv")
-    assert float(row["final_return_iqm"]) == float(row["final_return_iqm_low"]) == 4.0
-    assert "zero width" in (tmp_path / "single" / "report.md").read_text()
+    assert float(row["final_return_iqm"]) == 4.0 and row["final_return_iqm_low"] == row["final_return_iqm_high"] == ""
+    text = (tmp_path / "single" / "report.md").read_text()
+    assert "| alpha | 1 ⚠ | 4.0 (one seed: no interval) |" in text and "it has no confidence interval" in text
 
 
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None])
@@ -141,3 +143,40 @@ def test_a_curve_stops_where_fewer_than_half_of_the_seeds_have_data(tmp_path: Pa
     mean, low, high = curve_band(runs, RETURN, grid_steps)
     np.testing.assert_allclose(mean[:3], [1000.0, 2000.0, 3000.0])
     assert np.isnan(np.stack([mean, low, high])[:, 3:]).all()
+
+
+def test_runs_are_pooled_only_when_they_share_env_agent_and_every_setting_but_the_seed(tmp_path: Path):
+    folder = tmp_path / "mixed"
+    rows = [{"global_step": 1000, RETURN: 1.0}]
+    hyper = {"lr": 1e-3, "tau": 1.0}
+    for steps, final in ((1000, 10.0), (2000, 20.0)):  # two seed-0 runs with different budgets
+        write_run(folder, "CartPole-v1", "alpha", 0, final, rows, name=f"alpha{steps}",
+                  config={"total_steps": steps, "target_return": None, "hyperparameters": hyper,
+                          "estimator_fields": ["tau"]})  # fmt: skip
+    for seed in (0, 1):  # a target of its own, and settings that differ in lr and in an estimator field
+        write_run(folder, "CartPole-v1", "beta", seed, 50.0 + seed, rows, target_return=55.0, solved_at_step=900,
+                  config={"total_steps": 1000, "target_return": 55.0, "hyperparameters": {"lr": 3e-3, "tau": 0.5},
+                          "estimator_fields": ["tau"]})  # fmt: skip
+    write_run(folder, "FrozenLake-v1", "alpha", 0, 0.5, rows)
+    write_run(folder, "FrozenLake-v1", "alpha", 1, 0.0, rows, name="8x8",
+              config={"env_kwargs": {"map_name": "8x8", "is_slippery": False}})  # fmt: skip
+    write_run(folder, "pglab.envs:pglab/DelayedChain-v0", "alpha", 0, 1.0, rows)
+    write_run(folder, "pglab/DelayedChain-v0", "alpha", 1, 3.0, rows)
+
+    report = build_report(folder)
+    groups = {(r.env, r.label): (r.seeds, r.final.value) for r in report.results}
+    assert groups == {
+        ("CartPole-v1", "alpha [total_steps=1000]"): (1, 10.0),
+        ("CartPole-v1", "alpha [total_steps=2000]"): (1, 20.0),
+        ("CartPole-v1", "beta"): (2, 50.5),
+        ("FrozenLake-v1", "alpha"): (1, 0.5),
+        ("FrozenLake-v1 (is_slippery=false, map_name=8x8)", "alpha"): (1, 0.0),
+        ("pglab/DelayedChain-v0", "alpha"): (2, 2.0),
+    }
+    text = (folder / "report" / "report.md").read_text()
+    assert "| alpha [total_steps=1000] | 1 ⚠ | 10.0 (one seed: no interval) |" in text
+    assert "| none | - | - | - |" in text and "| 55 | 2/2 | 900 [900, 900] |" in text  # no borrowed target
+    assert "**Mixed folder**" in text and "- CartPole-v1: lr, target_return, total_steps" in text
+    assert "| lr | **≠** | 0.001 | 0.001 | 0.003 |" in text
+    assert "| tau | ≠ *(estimator)* | 1.0 | 1.0 | 0.5 |" in text
+    assert "- pglab/DelayedChain-v0:" not in text  # one env, one setting: pooled, nothing mixed

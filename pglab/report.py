@@ -392,8 +392,9 @@ def build_report(directory: Path, out: Path | None = None, html: bool = False) -
     """
     from pglab import figures
 
-    sweep = (Path(directory) / "tuning.json").is_file()
-    runs = find_runs(Path(directory) / "eval" if sweep else Path(directory))
+    evaluation = Path(directory) / "eval"
+    sweep = (Path(directory) / "tuning.json").is_file() and evaluation.is_dir()
+    runs = find_runs(evaluation if sweep else Path(directory))
     out = Path(out) if out else Path(directory) / "report"
     out.mkdir(parents=True, exist_ok=True)
     finished = [r for r in runs if r.finished and r.final_return is not None]

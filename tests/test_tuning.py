@@ -71,6 +71,10 @@ def test_an_equal_tuning_budget_tunes_every_agent_alike_then_evaluates_each_choi
     assert len(list((out / "eval" / "runs").iterdir())) == 2 and "chosen points:" in stdout
     assert "Caveat: 1 tuning seeds" in (out / "tuning.md").read_text()
 
+    code, _, _ = run_cli("report", str(out))  # the comparison is the evaluation runs'; the tuning runs chose
+    text = (out / "report" / "report.md").read_text()
+    assert code == 0 and "2 finished runs of 2" in text and "## Equal tuning budget" in text
+
     code, _, _ = run_cli(*args)  # resumable: nothing runs again
     assert code == 0
     statuses = [*read_json(out / "tune" / "status.json").values(), *read_json(out / "eval" / "status.json").values()]

@@ -19,6 +19,7 @@ estimator, and puts a caveat on statistics from fewer than 5 seeds (one seed get
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from collections.abc import Iterable

@@ -123,7 +123,7 @@ def test_every_run_of_a_matched_grid_differs_in_config_json_only_in_estimator_fi
     critic = {f.name for f in dataclasses.fields(CriticPreset)} - {f.name for f in dataclasses.fields(Preset)}
     for (a, first), (b, second) in itertools.combinations(configs.items(), 2):
         outside = {k for k in first.keys() | second.keys() if first.get(k) != second.get(k)}
-        assert outside <= {"agent", "run_dir", "estimator_fields", "hyperparameters"}, (a, b, outside)
+        assert outside <= {"agent", "run_dir", "estimator_fields", "hyperparameters", "wandb_tags"}, (a, b, outside)
         own = set(first["estimator_fields"]) | set(second["estimator_fields"])
         h1, h2 = first["hyperparameters"], second["hyperparameters"]
         for key in h1.keys() & h2.keys():

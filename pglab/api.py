@@ -91,7 +91,8 @@ def grads(env: str, agents: str | Iterable[str], **options: Any) -> dict[str, An
 
     fields, rest = split_options(GradsConfig, options)
     refuse_unknown(rest, [f.name for f in dataclasses.fields(GradsConfig)], "pglab.grads")
-    return run_grads(GradsConfig(env=env, agents=names(agents, "agents"), **fields))
+    listed = agents.split(",") if isinstance(agents, str) else agents
+    return run_grads(GradsConfig(env=env, agents=tuple(a.strip() for a in listed if a.strip()), **fields))
 
 
 def compare(

@@ -30,9 +30,18 @@ def _band(ax: Any, x: np.ndarray, mean: np.ndarray, low: np.ndarray, high: np.nd
     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def readable_log_axis(axis: Any) -> None:
+    """A log axis labelled with plain numbers (0.01, 2, 500, 1e+06) instead of powers of ten in math text."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # long labels widen the image instead of being cut
     pyplot().close(fig)
     return path
 
@@ -71,8 +80,9 @@ def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: P
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for agent, band in bands.items():
         _band(ax, thresholds, *band, label=f"{agent} (n={len(by_agent[agent])})")
-    ax.set_xlabel("final return (mean of the last 100 episodes) τ")
-    ax.set_ylabel("fraction of runs with return > τ")
+    # R, not τ: τ is the Gumbel-Softmax temperature throughout pglab
+    ax.set_xlabel("threshold R on the final return (mean of the last 100 episodes)")
+    ax.set_ylabel("fraction of runs with final return > R")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{env}: performance profile, 95% bootstrap CI")
     ax.grid(alpha=0.3)
@@ -80,22 +90,30 @@ def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: P
     return _save(fig, path)
 
 
-def gradient_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path | None:
-    """One panel per ``grads/*`` metric any run logged (norms, variances, SNR of the estimators)."""
-    from pglab.report import GRADS_PREFIX, grads_metrics, positive
+def gradient_curves(
+    env: str, by_agent: dict[str, list[RunRecord]], path: Path, timings: bool = False
+) -> Path | None:
+    """One panel per ``grads/*`` statistic any run logged (variance, SNR, cosine, bias of the estimators).
 
-    metrics = grads_metrics(by_agent)
+    With ``timings``, the panels of the costs instead (time per estimate): seconds are not statistics
+    of the estimator and get a figure of their own.
+    """
+    from pglab.report import GRADS_LABELS, GRADS_PREFIX, GRADS_TIMINGS, grads_metrics, positive
+
+    metrics = [m for m in grads_metrics(by_agent) if (m in GRADS_TIMINGS) == timings]
     if not metrics:
         return None
     plt = pyplot()
     fig, axes = plt.subplots(len(metrics), 1, figsize=(6.4, 2.6 * len(metrics)), squeeze=False)
     for ax, metric in zip(axes[:, 0], metrics, strict=True):
         _curves_axes(ax, by_agent, metric)
-        ax.set_ylabel(metric.removeprefix(GRADS_PREFIX))
-        if ("var" in metric or "norm" in metric) and positive(by_agent, metric):
-            ax.set_yscale("log")  # variances and norms span orders of magnitude over training
+        ax.set_ylabel(GRADS_LABELS.get(metric, metric.removeprefix(GRADS_PREFIX)), fontsize="small", wrap=True)
+        if any(word in metric for word in ("variance", "snr", "bias", "ms")) and positive(by_agent, metric):
+            ax.set_yscale("log")  # variances, ratios and costs span orders of magnitude over training
+            readable_log_axis(ax.yaxis)
         ax.legend(fontsize="x-small")
-    axes[0, 0].set_title(f"{env}: gradient diagnostics (95% bootstrap CI)", fontsize="medium")
+    what = "cost of the gradient diagnostics" if timings else "gradient diagnostics (95% bootstrap CI)"
+    axes[0, 0].set_title(f"{env}: {what}", fontsize="medium")
     return _save(fig, path)
 
 
@@ -105,5 +123,6 @@ def environment_figures(env: str, by_agent: dict[str, list[RunRecord]], prefix: 
         "curves": learning_curves(env, by_agent, Path(f"{prefix}_curves.png")),
         "profile": performance_profiles(env, by_agent, Path(f"{prefix}_profile.png")),
         "grads": gradient_curves(env, by_agent, Path(f"{prefix}_grads.png")),
+        "grads_cost": gradient_curves(env, by_agent, Path(f"{prefix}_grads_cost.png"), timings=True),
     }
     return {kind: path for kind, path in made.items() if path is not None}

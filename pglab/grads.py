@@ -537,7 +537,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: Path) -> Path:
     """Total variance (log scale) and cosine to the reference per estimator."""
-    from pglab.figures import pyplot
+    from pglab.figures import pyplot, readable_log_axis
 
     plt = pyplot()
     rows = report["estimators"]
@@ -545,7 +545,8 @@ def plot(report: dict[str, Any], path: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 1.2 * len(rows), 4), constrained_layout=True)
     left.plot(names, [r["total_variance"] for r in rows], "o", markersize=8)  # markers: bars mislead on a log axis
     left.set_yscale("log")
-    left.set_ylabel("total variance of one estimate (log)")
+    readable_log_axis(left.yaxis)
+    left.set_ylabel("variance of one estimate\n(sum over parameters, log scale)")
     cos = [r["cosine"] for r in rows]
     right.errorbar(
         names,
@@ -560,8 +561,10 @@ def plot(report: dict[str, Any], path: Path) -> Path:
     right.set_ylabel(f"cosine to the {report['reference']['kind']} reference")
     right.legend(loc="lower left", fontsize="small")
     for axis in (left, right):
-        axis.tick_params(axis="x", rotation=30)
+        for label in axis.get_xticklabels():  # long agent names: slanted, anchored at their tick, never clipped
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
     fig.suptitle(f"{report['env']}: {report['samples']} estimates x {report['batch_episodes']} episodes")
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

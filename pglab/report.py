@@ -65,6 +65,16 @@ NOT_SETTINGS = frozenset(
     ]
 )
 GRADS_PREFIX = "grads/"
+# Plain names (with units) of the estimator diagnostics pglab.grads logs, for figure axes and tables
+GRADS_LABELS = {
+    "grads/estimator_variance": "variance of one estimate (sum over parameters)",
+    "grads/estimator_snr": "signal-to-noise ratio |mean|² / variance",
+    "grads/estimator_cosine": "cosine of one estimate to the reference",
+    "grads/estimator_cosine_of_mean": "cosine of the mean estimate to the reference",
+    "grads/estimator_bias_norm": "bias norm |mean − exact gradient|",
+    "grads/estimator_ms": "time per estimate (ms)",
+}
+GRADS_TIMINGS = frozenset(["grads/estimator_ms"])  # costs, drawn apart from the statistics
 RESULT_COLUMNS = (
     "env",
     "agent",
@@ -489,7 +499,11 @@ def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> s
                   "tentative."]  # fmt: skip
     if all(r.target_return is None for r in results):
         lines += ["", "No target return was set (`--target-return`), so there is no steps-to-target table."]
-    for key, title in (("profile", "performance profile"), ("grads", "gradient diagnostics")):
+    for key, title in (
+        ("profile", "performance profile"),
+        ("grads", "gradient diagnostics"),
+        ("grads_cost", "cost of the gradient diagnostics"),
+    ):
         if key in images:
             lines += ["", f"![{title} on {env}]({images[key]})"]
     return "\n".join(lines) + "\n"

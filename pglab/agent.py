@@ -1,270 +1,66 @@
-"""What an agent is to the training loop, and the preset (hyperparameter) machinery they share.
+"""What an agent is to the training loop, and what agents share at run time: optimiser steps and
+the reading of the objective fields (episode ends, step weights).
 
 An agent is a small object: ``act(features) -> actions`` while collecting and
 ``update(batch) -> metrics`` once per batch. It is built by an :class:`AgentSpec` (what an entry point
 of the ``pglab.agents`` group names) from the shared :class:`~pglab.policy.PolicyNetwork`, the
-environment's spaces and a resolved preset.
+environment's spaces and a resolved preset. The preset machinery lives in :mod:`pglab.preset`
+(no torch there); it is re-exported here, where agents have always imported it from.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
-import typing
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-import gymnasium as gym
 import torch
 from torch import nn
 
 from pglab import estimators as est
-from pglab.errors import ConfigError, NonFiniteLossError
-from pglab.limits import fits_type, type_name
-from pglab.policy import ACTIVATIONS, PolicyNetwork
+from pglab.errors import NonFiniteLossError
+from pglab.policy import PolicyNetwork
+from pglab.preset import (
+    CRITIC_UPDATES,
+    MATCHED_SETTINGS,
+    NORMALIZATION_MODES,
+    PROTOCOLS,
+    TRUNCATION_MODES,
+    AgentSpec,
+    CriticPreset,
+    Preset,
+    knob,
+    matched_values,
+    parse_assignments,
+    require,
+    resolve_preset,
+    shared_fields,
+)
 from pglab.rollout import RolloutBuffer
 
-NORMALIZATION_MODES = ("off", "scale", "standardize")
-PROTOCOLS = ("matched", "presets")
-CRITIC_UPDATES = ("after", "before")
-TRUNCATION_MODES = ("bootstrap", "terminal")
-
-
-def knob(default: Any, help: str) -> Any:
-    """A preset field with its one-line help (shown by ``pglab list --agent NAME``)."""
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass
-class Preset:
-    """Hyperparameters every agent has. Agents subclass this with their own fields.
-
-    ``env_overrides`` maps an environment id to the fields whose tuned value differs there; they
-    are applied before the user's ``--set`` values.
-
-    ``estimator_fields`` names the fields that belong to the agent's estimator (a temperature, a
-    baseline's decay, ...). Under the matched protocol (:func:`matched_values`) every other field is
-    shared: it takes the value of the matched table, the same for every agent. A field an agent adds
-    must be one of its estimator fields, so adding an agent to a matched comparison is a matter of
-    declaring them.
-
-    Three fields choose the objective an estimator targets (README, "How the estimators handle
-    episodes"); their defaults keep the common practice. Every agent honours them the same way:
-
-    * ``batch_episodes``: the training loop collects B complete episodes per update (pglab.rollout);
-      the agent needs to do nothing, its batch simply has no cut tail.
-    * ``truncation``: the agent reads episode ends through :func:`episode_ends`, which turns time-limit
-      truncations into terminations under ``terminal`` (nothing is bootstrapped through them).
-    * ``discount_weighting``: the agent multiplies each step's term of its actor loss (score times
-      advantage, or a critic's value of the relaxed action) by :func:`step_weights`, gamma^t with t
-      counted from the episode start (``batch.timesteps``), after any advantage normalisation.
-    """
-
-    num_envs: int = knob(
-        8,
-        "parallel environments (the batch holds num_envs * num_steps steps)",
-    )
-    num_steps: int = knob(
-        128,
-        "steps per environment per update",
-    )
-    gamma: float = knob(
-        0.99,
-        "discount factor, in (0, 1]",
-    )
-    lr: float = knob(
-        1e-3,
-        "policy learning rate (Adam)",
-    )
-    ent_coef: float = knob(
-        0.0,
-        "weight of the policy-entropy bonus in the actor loss",
-    )
-    max_grad_norm: float = knob(
-        0.5,
-        "global gradient-norm clip for every optimiser step (0 disables clipping)",
-    )
-    normalize_advantages: str = knob(
-        "scale",
-        "'off'; 'scale' (divide by the batch std: the estimator's own baseline stays the only centring, "
-        "so baselines stay comparable); 'standardize' (also subtract the batch mean)",
-    )
-    batch_episodes: int = knob(
-        0,
-        "0: windows of num_steps steps per environment (a return is cut where a window ends); B > 0: B complete "
-        "episodes per update from a reset of every environment (num_steps is then only the initial buffer size)",
-    )
-    truncation: str = knob(
-        "bootstrap",
-        "what a time-limit cut means: 'bootstrap' (the task goes on: a critic's V(s) stands in for the rest, "
-        "critic-free agents count nothing) or 'terminal' (the limit ends a finite-horizon task: nothing follows)",
-    )
-    discount_weighting: bool = knob(
-        False,
-        "weight step t's term by gamma^t, t counted from the episode start: unbiased for the discounted return "
-        "from the start state; off (weight 1, the common practice) is not the gradient of any objective if gamma < 1",
-    )
-    hidden_sizes: tuple[int, ...] = knob(
-        (64, 64),
-        "hidden layers of the policy network",
-    )
-    activation: str = knob(
-        "tanh",
-        "activation of every hidden layer: tanh, relu, elu or gelu",
-    )
-
-    env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
-    estimator_fields: ClassVar[tuple[str, ...]] = ()
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the first impossible value."""
-        for f in dataclasses.fields(self):  # inf or NaN in any float field: refused before training, not after
-            value = getattr(self, f.name)
-            require(not isinstance(value, float) or math.isfinite(value), f.name, value, "must be a finite number")
-        require(self.num_envs >= 1, "num_envs", self.num_envs, "must be at least 1")
-        require(self.num_steps >= 1, "num_steps", self.num_steps, "must be at least 1")
-        require(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "must lie in (0, 1]")
-        require(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "must be a positive number")
-        require(self.ent_coef >= 0, "ent_coef", self.ent_coef, "must be >= 0")
-        require(
-            self.max_grad_norm >= 0,
-            "max_grad_norm",
-            self.max_grad_norm,
-            "must be >= 0 (0 disables)",
-        )
-        require(
-            self.normalize_advantages in NORMALIZATION_MODES,
-            "normalize_advantages",
-            self.normalize_advantages,
-            f"must be one of {', '.join(NORMALIZATION_MODES)}",
-        )
-        require(self.batch_episodes >= 0, "batch_episodes", self.batch_episodes, "must be >= 0 (0: windows)")
-        require(
-            self.batch_episodes == 0 or self.batch_episodes >= self.num_envs,
-            "batch_episodes",
-            self.batch_episodes,
-            f"is fewer than num_envs={self.num_envs}, leaving environments idle (lower num_envs or raise it)",
-        )
-        require(
-            self.truncation in TRUNCATION_MODES,
-            "truncation",
-            self.truncation,
-            f"must be one of {', '.join(TRUNCATION_MODES)}",
-        )
-        require(
-            len(self.hidden_sizes) > 0 and all(h >= 1 for h in self.hidden_sizes),
-            "hidden_sizes",
-            self.hidden_sizes,
-            "must be one or more positive layer widths, e.g. 64,64",
-        )
-        require(
-            self.activation in ACTIVATIONS,
-            "activation",
-            self.activation,
-            f"must be one of {sorted(ACTIVATIONS)}",
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-
-@dataclass
-class CriticPreset(Preset):
-    """The fields of an agent with a learned critic; shared between such agents under the matched protocol.
-
-    The order of the critic's fit relative to the actor step matters: ``after`` (the actor reads a
-    critic fitted on earlier batches only) keeps a state-value baseline independent of the actions
-    it judges; ``before`` lets the actor read a critic already fitted to this batch (fresher, but a
-    baseline fitted to the batch's own returns depends on its actions, and a tighter fit cancels
-    more of the signal).
-    """
-
-    critic_lr: float = knob(1e-3, "learning rate of the critic (Adam)")
-    critic_epochs: int = knob(10, "regression passes of the critic over each batch")
-    critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
-    critic_update: str = knob(
-        "after",
-        "when the critic is fitted to a batch: 'after' the actor step (the actor reads the earlier "
-        "critic) or 'before' it",
-    )
-
-    def validate(self) -> None:
-        super().validate()
-        require(self.critic_lr > 0 and math.isfinite(self.critic_lr), "critic_lr", self.critic_lr, "must be positive")
-        require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
-        require(
-            len(self.critic_hidden_sizes) > 0 and all(h >= 1 for h in self.critic_hidden_sizes),
-            "critic_hidden_sizes",
-            self.critic_hidden_sizes,
-            "must be one or more positive layer widths, e.g. 64,64",
-        )
-        require(
-            self.critic_update in CRITIC_UPDATES,
-            "critic_update",
-            self.critic_update,
-            f"must be one of {', '.join(CRITIC_UPDATES)}",
-        )
-
-
-# The matched protocol's values of the shared fields: one table for every agent, then one per
-# environment (its entries replace the defaults for every agent alike). These are not tuned for any
-# agent; an equal tuning budget (`pglab compare --sweep`) is the fair place to tune them. A shared
-# field missing here takes the default of the class that declares it (Preset or CriticPreset).
-# ent_coef 0.01: the relaxed-action agents need every action visited to train their critic; the
-# advantage normalisation is 'scale', which never adds a baseline of its own.
-MATCHED_SETTINGS: Mapping[str, Mapping[str, Any]] = {
-    "*": {
-        "num_envs": 8,
-        "num_steps": 128,
-        "gamma": 0.99,
-        "lr": 1e-3,
-        "ent_coef": 0.01,
-        "max_grad_norm": 0.5,
-        "normalize_advantages": "scale",
-        "hidden_sizes": (64, 64),
-        "activation": "tanh",
-        "critic_lr": 1e-3,
-        "critic_epochs": 10,
-        "critic_hidden_sizes": (64, 64),
-        "critic_update": "after",
-    },
-    "Acrobot-v1": {"num_steps": 256},
-}
-
-
-def shared_fields() -> dict[str, Any]:
-    """Every field shared under the matched protocol, with the default of the class declaring it."""
-    return {f.name: f.default for f in dataclasses.fields(CriticPreset)}
-
-
-def matched_values(preset_cls: type[Preset], env_id: str) -> dict[str, Any]:
-    """The values of every shared field of ``preset_cls`` on ``env_id`` under the matched protocol.
-
-    Raises ConfigError for a field that is neither shared nor declared an estimator field, and for
-    a declared estimator field that is not a field of the preset's own.
-    """
-    shared = shared_fields()
-    table = {**shared, **MATCHED_SETTINGS["*"], **MATCHED_SETTINGS.get(env_id, {})}
-    estimator = set(preset_cls.estimator_fields)
-    names = {f.name for f in dataclasses.fields(preset_cls)}
-    for name in sorted(estimator - (names - shared.keys())):
-        raise ConfigError(
-            f"{preset_cls.__name__}.estimator_fields names {name!r}, which is "
-            + ("shared by every agent (Preset, CriticPreset)" if name in shared else "not one of its fields")
-        )
-    values = {}
-    for f in dataclasses.fields(preset_cls):
-        if f.name in estimator:
-            continue
-        if f.name not in shared:
-            raise ConfigError(
-                f"{preset_cls.__name__}.{f.name} is neither shared (a field of Preset or CriticPreset) nor one "
-                "of its estimator_fields; declare it in estimator_fields, or compare with --protocol presets"
-            )
-        values[f.name] = table[f.name]
-    return values
+__all__ = [
+    "CRITIC_UPDATES",
+    "MATCHED_SETTINGS",
+    "NORMALIZATION_MODES",
+    "OBJECTIVE_FINITE_HORIZON",
+    "PROTOCOLS",
+    "TRUNCATION_MODES",
+    "Agent",
+    "AgentSpec",
+    "CriticPreset",
+    "Preset",
+    "episode_ends",
+    "gradient_step",
+    "knob",
+    "matched_values",
+    "objective_of",
+    "optimizer_step",
+    "parse_assignments",
+    "require",
+    "resolve_preset",
+    "shared_fields",
+    "step_weights",
+]
 
 
 def episode_ends(batch: RolloutBuffer, preset: Preset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -312,86 +108,6 @@ def objective_of(preset: Preset, critic: bool) -> str:
 OBJECTIVE_FINITE_HORIZON = "E[sum_{t<H} gamma^t r_t] from the start state, the time limit H ending the task"
 
 
-def require(ok: bool, name: str, value: Any, why: str) -> None:
-    """Raise ConfigError saying which preset field has an impossible value and how to set it."""
-    if not ok:
-        raise ConfigError(f"{name}={value!r} {why}; fix it with --set {name}=...")
-
-
-def _parse_value(name: str, text: str, kind: Any) -> Any:
-    """Turn the string of a ``--set key=value`` into the field's type, or raise ConfigError."""
-    try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind in (int, float, str):
-            return kind(text)
-        if typing.get_origin(kind) is tuple:
-            item = typing.get_args(kind)[0]
-            parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
-            return tuple(item(p.strip()) for p in parts)
-    except ValueError:
-        pass
-    else:
-        raise ConfigError(f"--set {name}: fields of type {kind} cannot be set from the command line")
-    type_name = getattr(kind, "__name__", str(kind))
-    raise ConfigError(f"--set {name}={text!r}: expected a value of type {type_name}")
-
-
-def resolve_preset(
-    preset_cls: type[Preset], env_id: str, overrides: Mapping[str, Any], protocol: str = "presets"
-) -> Preset:
-    """The preset of one run: its values for ``env_id`` under ``protocol``, then ``overrides``; validated.
-
-    ``presets``: the class defaults, then the agent's tuned values for ``env_id``. ``matched``: every
-    shared field from the matched table (:func:`matched_values`), the estimator fields from the class
-    and the agent's tuned values for them on ``env_id``. ``overrides`` values may be strings (from
-    ``--set key=value``) or already typed values.
-    """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
-    hints = typing.get_type_hints(preset_cls)
-    fields = {f.name for f in dataclasses.fields(preset_cls)}
-    values: dict[str, Any] = dict(preset_cls.env_overrides.get(env_id, {}))
-    if protocol == "matched":
-        values = {k: v for k, v in values.items() if k in preset_cls.estimator_fields}
-        values.update(matched_values(preset_cls, env_id))
-    for name, raw in overrides.items():
-        if name not in fields:
-            close = difflib.get_close_matches(name, sorted(fields), n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"known keys: {', '.join(sorted(fields))}"
-            raise ConfigError(f"unknown --set key {name!r} for this agent; {hint}")
-        if isinstance(raw, str):
-            values[name] = _parse_value(name, raw, hints[name])
-        elif fits_type(raw, hints[name]):  # typed already (Python, a config file): of the field's type
-            values[name] = tuple(raw) if isinstance(raw, list) else raw
-        else:
-            raise ConfigError(f"{name}={raw!r}: expected a value of type {type_name(hints[name])}")
-    preset = preset_cls(**values)
-    preset.validate()
-    if protocol == "matched" and preset.normalize_advantages == "standardize":
-        raise ConfigError(
-            "normalize_advantages='standardize' adds a batch-mean baseline to every agent, so under --protocol "
-            "matched the estimators would not differ alone; use scale or off, or --protocol presets"
-        )
-    return preset
-
-
-def parse_assignments(pairs: Iterable[str], flag: str = "--set") -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without '=' is a ConfigError."""
-    result: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{flag} {pair!r}: expected key=value")
-        result[key.strip()] = value.strip()
-    return result
-
-
 class Agent(Protocol):
     """What the training loop needs from an agent."""
 
@@ -410,17 +126,6 @@ class Agent(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class AgentSpec:
-    """An agent as the ``pglab.agents`` entry-point group exposes it."""
-
-    name: str
-    description: str
-    preset: type[Preset]
-    build: Callable[[PolicyNetwork, gym.Space, gym.spaces.Discrete, Any], Agent]
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def optimizer_step(

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
-from pglab.agent import parse_assignments
 from pglab.configfile import config_option, dumps, merged_pairs, option_key
 from pglab.errors import PglabError
+from pglab.preset import parse_assignments
 from pglab.runlog import WANDB_MODES, default_wandb_mode
 
 

@@ -13,8 +13,8 @@ import warnings
 from functools import cache
 from importlib.metadata import entry_points
 
-from pglab.agent import AgentSpec
 from pglab.errors import ConfigError
+from pglab.preset import AgentSpec
 
 
 @cache

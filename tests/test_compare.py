@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pglab.errors import ConfigError
-from pglab.experiments import GridSpec, plan
+from pglab.experiments import GridSpec, RunTask, longest_first, plan, probe_step_seconds
 from tests.helpers import read_json, read_metrics
 
 CRASHING_ENV = "tests.grid_envs:pglab-test/CrashesOnSeed1-v0"
@@ -99,6 +99,29 @@ def test_planning_resumes_checkpointed_runs_and_moves_partial_ones_aside(tmp_pat
     assert moved.name.startswith("CartPole-v1__reinforce__2__")
     assert (moved / "metrics.jsonl").read_text() == '{"global_step": 8}\n'
     assert not (runs / "CartPole-v1__reinforce__2").exists()
+
+
+def test_the_longest_expected_runs_start_first(tmp_path: Path):
+    spec = GridSpec(
+        agents=("reinforce", "reinforce-rloo"), envs=("CartPole-v1", "Acrobot-v1"), seeds=(0, 1), out=tmp_path,
+        total_steps=10_000,
+    )  # fmt: skip
+    tasks, _ = plan(spec)
+    half_done = tasks[0].run_dir  # CartPole-v1 reinforce seed 0 ran half its budget before an interruption
+    half_done.mkdir(parents=True)
+    (half_done / "summary.json").write_text('{"status": "interrupted", "global_step": 5000}')
+    tasks[0] = RunTask(tasks[0].config, resume=True)
+    order = longest_first(tasks, {"CartPole-v1": 1e-5, "Acrobot-v1": 1e-4})
+    names = [(t.config.env, t.config.agent, t.config.seed) for t in order]
+    assert names[:4] == [("Acrobot-v1", a, s) for a in ("reinforce", "reinforce-rloo") for s in (0, 1)]
+    assert names[-1] == ("CartPole-v1", "reinforce", 0)  # half its budget left: the shortest run
+    assert sorted(names) == sorted((t.config.env, t.config.agent, t.config.seed) for t in tasks)
+
+
+def test_probed_step_costs_rank_acrobot_above_cartpole():
+    costs = probe_step_seconds(["CartPole-v1", "Acrobot-v1", "NoSuchEnv-v0"])
+    assert 0 < costs["CartPole-v1"] < costs["Acrobot-v1"] < 1.0  # RK4 in Python vs one numpy step for all
+    assert costs["NoSuchEnv-v0"] == 1.0
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None:

@@ -505,6 +505,33 @@ def _default_out(env_id: str) -> Path:
     return Path("grads") / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', env_id)}__{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+COLUMN_NOTES = (
+    "Columns: *total variance* is the trace of the covariance of one estimate (the sum of its parameters' "
+    "variances); *vs reinforce* divides it by plain REINFORCE's; *SNR* is |mean estimate| / √(total variance); "
+    "*cosine* compares each estimate (mean ± std over estimates), and *cosine of mean* their average, with the "
+    "reference; *bias norm* is |mean estimate − reference| (exact references only); *noise norm* is "
+    "√(total variance / estimates), the size the bias norm would have from sampling noise alone; "
+    "*ms / estimate* is wall time per estimate on this machine.",
+)
+NOISE_FLOORS = 2.0  # a bias norm beyond this many noise norms is read as bias, not noise
+
+
+def bias_in_words(report: dict[str, Any]) -> list[str]:
+    """One line per estimator: its bias norm read against its noise norm, in words."""
+    if report["reference"]["kind"] != "exact":
+        return ["Bias is not measured: the reference is itself an estimate (no exact gradient for this env)."]
+    lines = []
+    for row in report["estimators"]:
+        floors = row["bias_norm"] / row["bias_noise_norm"] if row["bias_noise_norm"] > 0 else math.inf
+        verdict = (
+            f"no bias detectable with {report['samples']} estimates"
+            if floors <= NOISE_FLOORS
+            else "biased: more than sampling noise explains"
+        )
+        lines.append(f"- {row['agent']}: bias norm {row['bias_norm']:.3g} = {floors:.1f} noise norms; {verdict}.")
+    return lines
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The report as a markdown table, one row per estimator."""
     ref = report["reference"]
@@ -526,7 +553,14 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{row['cosine']['mean']:.3f} ± {row['cosine']['std']:.3f} | {row['cosine_of_mean']:.3f} | {bias} | "
             f"{row['bias_noise_norm']:.4g} | {row['wall_ms_per_estimate']:.1f} |"
         )
-    lines += ["", f"Objective of the reference: {ref['objective_name']}."]
+    lines += [
+        "",
+        *COLUMN_NOTES,
+        "",
+        *bias_in_words(report),
+        "",
+        f"Objective of the reference: {ref['objective_name']}.",
+    ]
     for row in report["estimators"]:
         if row["objective"] != ref["objective_name"]:
             lines.append(f"- {row['agent']} targets another objective: {row['objective']}.")

@@ -68,7 +68,7 @@ GRADS_PREFIX = "grads/"
 # Plain names (with units) of the estimator diagnostics pglab.grads logs, for figure axes and tables
 GRADS_LABELS = {
     "grads/estimator_variance": "variance of one estimate (sum over parameters)",
-    "grads/estimator_snr": "signal-to-noise ratio |mean|² / variance",
+    "grads/estimator_snr": "signal-to-noise ratio |mean| / √variance",
     "grads/estimator_cosine": "cosine of one estimate to the reference",
     "grads/estimator_cosine_of_mean": "cosine of the mean estimate to the reference",
     "grads/estimator_bias_norm": "bias norm |mean − exact gradient|",

@@ -271,6 +271,7 @@ def resume(
     config.run_dir, config.progress = str(run_dir), progress
     if total_steps is not None:
         config.total_steps = total_steps
+    config.validate()  # an edited config.json is refused even when there is nothing left to train
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
     _check_compatible(checkpoint, dataclasses.asdict(config), keys=("agent", "env"))
     if (finished := _finished_summary(run_dir)) is not None and total_steps is None:

@@ -218,6 +218,10 @@ MATCHED_SETTINGS: Mapping[str, Mapping[str, Any]] = {
         "ent_coef": 0.01,
         "max_grad_norm": 0.5,
         "normalize_advantages": "scale",
+        # the objective every agent is trained for: the same for all; today's defaults (see Preset)
+        "batch_episodes": 0,
+        "truncation": "bootstrap",
+        "discount_weighting": False,
         "hidden_sizes": (64, 64),
         "activation": "tanh",
         "critic_lr": 1e-3,

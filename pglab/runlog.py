@@ -19,6 +19,7 @@ import json
 import math
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -129,10 +130,11 @@ class RunLog:
         self._wandb: _WandbProcess | None = None
         if wandb_mode != "disabled":
             try:
-                self._wandb = _WandbProcess(config, wandb_mode, wandb_settings, run_dir)
+                self._wandb = _WandbProcess.get()
             except OSError as exc:
                 warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
             else:
+                self._wandb.start(config, wandb_mode, wandb_settings, run_dir)
                 if wandb_mode == "online":
                     self._wandb.wait_started()
 
@@ -188,10 +190,13 @@ class _WandbProcess:
 
     A writer thread moves queued lines into the pipe, so ``send`` never blocks training, even while
     the W&B process is still importing wandb; a reader thread prints the process's warnings as they
-    come, as this process's own one-line warnings.
+    come, as this process's own one-line warnings. After a run the process waits for the next one
+    (:meth:`get`): a grid's worker pays for importing wandb once, not once per run.
     """
 
-    def __init__(self, config: dict[str, Any], mode: str, settings: dict[str, Any], run_dir: Path):
+    _idle: _WandbProcess | None = None  # the process of this process's last run, free for the next
+
+    def __init__(self) -> None:
         read_end, write_end = os.pipe()
         try:
             self._process = subprocess.Popen(
@@ -205,13 +210,33 @@ class _WandbProcess:
             raise
         finally:
             os.close(read_end)
+        # W&B reads its settings from the environment when it starts: a changed one needs a new process.
+        self._owner = (os.getpid(), dict(os.environ))
         self._pipe = os.fdopen(write_end, "w", encoding="utf-8")
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._started = threading.Event()
+        self._closed = threading.Event()
         self._writer = threading.Thread(target=self._write, name="pglab-wandb-writer", daemon=True)
         self._reader = threading.Thread(target=self._read, name="pglab-wandb-reader", daemon=True)
         self._writer.start()
         self._reader.start()
+
+    @classmethod
+    def get(cls) -> _WandbProcess:
+        """The idle W&B process of this process's previous run if it can serve this one, else a new one."""
+        process, cls._idle = cls._idle, None
+        if process is not None and process._owner == (os.getpid(), dict(os.environ)) and process.alive():
+            return process
+        if process is not None:
+            process.stop()
+        return cls()
+
+    def alive(self) -> bool:
+        return self._process.poll() is None and self._reader.is_alive()
+
+    def start(self, config: dict[str, Any], mode: str, settings: dict[str, Any], run_dir: Path) -> None:
+        self._started.clear()
+        self._closed.clear()
         start = {"config": config, "mode": mode, "settings": settings, "run_dir": str(run_dir)}
         self.send(dumps({"start": start}))
 
@@ -241,18 +266,30 @@ class _WandbProcess:
                 warn(text)
             elif kind in ("started", "failed"):
                 self._started.set()
+            elif kind == "closed":
+                self._closed.set()
         self._started.set()
+        self._closed.set()
 
     def close(self) -> None:
-        """Ends the pipe, then waits for the W&B process to finish writing its run out."""
+        """Waits for the W&B process to write the run out, then keeps it for this process's next run."""
+        if not self._closed.wait(timeout=FINISH_TIMEOUT_S):
+            warn(f"W&B did not finish within {FINISH_TIMEOUT_S} s and was stopped; metrics.jsonl has everything")
+            self._process.kill()
+        if self.alive():
+            _WandbProcess._idle = self
+            return
+        self.stop()
+        if self._process.returncode not in (0, -signal.SIGKILL):
+            warn(f"the W&B process exited with code {self._process.returncode}; metrics.jsonl still has everything")
+
+    def stop(self) -> None:
+        """Ends the pipe; the W&B process ends its run (if one is open) and exits."""
         self._queue.put(None)
         self._writer.join()
         try:
-            code = self._process.wait(timeout=FINISH_TIMEOUT_S)
+            self._process.wait(timeout=FINISH_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
-            code = self._process.wait()
-            warn(f"W&B did not finish within {FINISH_TIMEOUT_S} s and was stopped; metrics.jsonl has everything")
+            self._process.wait()
         self._reader.join()
-        if code != 0:
-            warn(f"the W&B process exited with code {code}; metrics.jsonl still has everything")

@@ -1,8 +1,9 @@
 """The W&B logging process: one per training run, fed by :class:`pglab.runlog.RunLog` through a pipe.
 
 ``python -m pglab.wandb_process FD`` reads JSON messages, one a line, from the inherited file
-descriptor FD, and answers on its stdout with lines ``started``, ``failed`` or ``warning <text>``
-(which the training process prints as its own warning line). Messages, in order::
+descriptor FD, and answers on its stdout with lines ``started``, ``failed``, ``closed`` or
+``warning <text>`` (which the training process prints as its own warning line). Messages, in order,
+for each training run in turn::
 
     {"start": {"config": ..., "mode": ..., "settings": ..., "run_dir": ...}}
     {"row": {...}, "t": <time.time() when logged>}      # any number
@@ -142,20 +143,23 @@ class WandbSink:
 
 
 def serve(messages: Any) -> None:
-    """Handle every message from ``messages`` (lines of JSON) until ``close`` or the end of the pipe."""
+    """Handle every message from ``messages`` (lines of JSON) until the end of the pipe.
+
+    One training run after another: after each ``close`` this process says ``closed`` and waits for
+    the next ``start`` (a grid's worker runs many), so wandb is imported once per worker, not per run.
+    """
     sink = WandbSink()
-    closed = False
     for line in messages:
         message = json.loads(line)
         if "row" in message:
             sink.log(message["row"], message["t"])
         elif "start" in message:
+            sink = WandbSink()
             sink.start(**message["start"])
         elif "close" in message:
             sink.close(**message["close"])
-            closed = True
-    if not closed:  # the training process died: end the W&B run as failed, keep what it logged
-        sink.finish(exit_code=1)
+            _tell("closed")
+    sink.finish(exit_code=1)  # the training process died mid-run: end its W&B run as failed, keep what it logged
 
 
 def main() -> None:

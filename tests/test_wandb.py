@@ -333,3 +333,23 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path: Path, monkeypatch: pyte
     assert second.run.run_id == first.run.run_id == json.loads((run_dir / "config.json").read_text())["wandb_run_id"]
     steps = [row["global_step"] for row in second.history if "charts/SPS" in row]
     assert steps[0] > TOTAL_STEPS and steps[-1] == 2 * TOTAL_STEPS
+
+
+def test_one_wandb_process_serves_the_runs_of_one_training_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grid's worker runs many runs: wandb is imported once, in one W&B process, not once per run."""
+    from pglab.runlog import _WandbProcess
+
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    pids = []
+    for seed in (0, 1):
+        assert pglab(*TRAIN_ARGS, "--seed", str(seed), "--run-dir", str(tmp_path / f"run{seed}")) == 0
+        assert _WandbProcess._idle is not None
+        pids.append(_WandbProcess._idle._process.pid)
+        run = OfflineRun(find_run_file(tmp_path / f"run{seed}"))
+        assert run.exit_code == 0 and [r["global_step"] for r in run.history if "charts/SPS" in r][-1] == TOTAL_STEPS
+    assert pids[0] == pids[1]
+    monkeypatch.setenv("WANDB_PROJECT", "elsewhere")  # W&B reads its environment at start: a new process
+    assert pglab(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run2")) == 0
+    assert _WandbProcess._idle._process.pid != pids[0]

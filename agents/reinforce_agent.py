@@ -231,13 +231,9 @@ class OptimalBaselineOracle(torch.nn.Module):
         with torch.no_grad():
             probs = torch.softmax(self.agent.policy(features), dim=-1)
             q = self.oracle.q_values(features, timesteps).to(probs.dtype)
-        norms = torch.stack(
-            [
-                self.agent.score_norms(features, torch.full(features.shape[:-1], a, dtype=torch.long))
-                for a in range(probs.shape[-1])
-            ],
-            dim=-1,
-        )
+        n_actions = probs.shape[-1]
+        every_action = torch.arange(n_actions).expand(*features.shape[:-1], n_actions)  # one batched pass
+        norms = self.agent.score_norms(features.unsqueeze(-2).expand(*every_action.shape, -1), every_action)
         return est.optimal_baseline(probs, norms, q).unsqueeze(-1)
 
 

@@ -74,7 +74,7 @@ class RelaxAgent:
         return self.control.critic
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
-        return est.gumbel_max_sample(self.policy(features))
+        return est.gumbel_max_sample(self.policy.fast_logits(features))
 
     def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
         """(the RELAX surrogate, scaled as the preset says; the policy's logits) with fresh noise."""

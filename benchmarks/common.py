@@ -60,7 +60,7 @@ def pglab_run(agent: str, env: str, seed: int, total_steps: int, target: float |
     return {
         "library": "pglab", "agent": agent, "env": env, "seed": seed, "steps": s["global_step"],
         "solved_at_step": s["solved_at_step"], "solved_at_wall_s": s["solved_at_wall_s"], "wall_s": s["wall_s"],
-        "sps": s["sps"], "return_mean_last100": s["return_mean_last100"],
+        "sps": s["sps"], "return_mean_last100": s["return_mean_last100"], "episodes": s["episodes"],
     }  # fmt: skip
 
 

@@ -1,0 +1,121 @@
+"""Gradient variance at a trained CartPole policy, every critic fitted at that very policy.
+
+``pglab grads --checkpoint`` gives each agent the checkpoint's policy, but a critic only to the agent
+that trained it: comparing RELAX's variance with reinforce-value's there would pit a trained control
+variate against an untrained value network (or the reverse). Here both get their critic fitted at the
+frozen policy first: a policy is trained with reinforce-value; then every agent, on that policy, takes
+``--fit-batches`` updates of complete-episode batches with its policy restored after each (only its
+critic learns), and finally
+draws ``--samples`` gradient estimates, compared with the mean of ``4 x samples`` plain-REINFORCE
+estimates (pglab.grads: the same statistics as ``pglab grads``; common random numbers). Every critic
+starts from the value network trained with the policy: reinforce-value's as it is, the optimal
+baseline's network, and the state term v(s) of RELAX's control variate and of all-action's Q(s, a)
+(c(s, z) = v(s) + mlp(s, z): the paper's form for its continuous tasks, c = V + c-hat).
+
+    python benchmarks/relax_variance.py --train-steps 30000 --samples 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, save
+
+import pglab
+from pglab.agent import Agent, resolve_preset
+from pglab.checkpoint import CHECKPOINT, load_checkpoint
+from pglab.environment import make_vector_env
+from pglab.grads import DEFAULT_OVERRIDES, collect_episodes, gradient_statistics, horizon_and_model, sample_estimates
+from pglab.plugins import get_agent
+from pglab.policy import PolicyNetwork
+
+AGENTS = ("reinforce", "reinforce-value", "reinforce-optimal", "relax", "all-action")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--agents", default=",".join(AGENTS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-steps", type=int, default=30_000)
+    parser.add_argument("--fit-batches", type=int, default=100)
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--batch-episodes", type=int, default=8)
+    parser.add_argument("--name", default="relax_variance")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = pglab.train(agent="reinforce-value", env=args.env, seed=args.seed, total_steps=args.train_steps,
+                              run_dir=f"{tmp}/run", wandb_mode="disabled", progress=False)  # fmt: skip
+        trained = load_checkpoint(Path(tmp) / "run" / CHECKPOINT)["agent"]
+    horizon, _ = horizon_and_model(args.env, {})
+    envs = make_vector_env(args.env, args.batch_episodes)
+    rows = {}
+    for name in args.agents.split(","):
+        spec = get_agent(name)
+        overrides = {**DEFAULT_OVERRIDES, "num_envs": args.batch_episodes}
+        preset = resolve_preset(spec.preset, args.env, overrides)
+        torch.manual_seed(args.seed)
+        policy = PolicyNetwork(envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes)
+        agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+        if name == "reinforce-value":
+            agent.load_state_dict(trained)
+        else:  # every other critic's state term starts from the same trained value network
+            state_term(agent).load_state_dict(trained["critic"])
+        policy.load_state_dict(trained["policy"])
+        if getattr(agent, "critic", None) is not None:
+            for i in range(args.fit_batches):
+                agent.update(collect_episodes(envs, policy.encoder, agent, 10**7 + i * args.batch_episodes, horizon))
+                policy.load_state_dict(trained["policy"])  # only the critic learns
+        samples, cost = sample_estimates(envs, horizon, agent, args.samples, first_seed=10**6)
+        rows[name] = (samples, cost)
+        print(f"{name}: total variance {float(samples.var(0).sum()):.4g}", flush=True)
+    reference_agent = reference_agent_for(envs, trained, args)
+    reference = sample_estimates(envs, horizon, reference_agent, 4 * args.samples, first_seed=2 * 10**6)[0].mean(0)
+    envs.close()
+    results = []
+    for name, (samples, cost) in rows.items():
+        stats = gradient_statistics(samples, reference, exact_reference=False)
+        results.append({"agent": name, **{k: v for k, v in stats.items() if k != "mean_gradient"}, **cost})
+    base = next(r["total_variance"] for r in results if r["agent"] == "reinforce")
+    lines = [
+        f"{args.env}: policy trained {args.train_steps} steps with reinforce-value (last-100 mean "
+        f"{summary['return_mean_last100']:.1f}); critics fitted {args.fit_batches} batches at it; "
+        f"{args.samples} estimates of {args.batch_episodes} episodes; reference: {4 * args.samples} reinforce "
+        f"batches. Machine: {machine()}.",
+        "",
+        "| estimator | total variance | vs reinforce | SNR | cosine (mean) | cosine of mean | ms / estimate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['agent']} | {r['total_variance']:.4g} | {r['total_variance'] / base:.3f} | {r['snr']:.3f} | "
+            f"{r['cosine']['mean']:.3f} | {r['cosine_of_mean']:.3f} | {r['wall_ms_per_estimate']:.1f} |"
+        )
+    save(args.name, {"machine": machine(), "args": vars(args), "rows": results}, "\n".join(lines) + "\n")
+
+
+def state_term(agent: Agent) -> torch.nn.Module:
+    """The part of an agent's critic that is a function of the state alone (the value network's shape)."""
+    critic = agent.critic
+    return getattr(critic, "state_value", critic)
+
+
+def reference_agent_for(envs: gym.vector.VectorEnv, trained: dict, args: argparse.Namespace) -> Agent:
+    """Plain REINFORCE on the trained policy: the estimator of the large-batch reference."""
+    spec = get_agent("reinforce")
+    preset = resolve_preset(spec.preset, args.env, {**DEFAULT_OVERRIDES, "num_envs": args.batch_episodes})
+    policy = PolicyNetwork(envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes)
+    policy.load_state_dict(trained["policy"])
+    return spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+
+
+if __name__ == "__main__":
+    main()

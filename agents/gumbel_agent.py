@@ -23,7 +23,7 @@ time, and y belongs to the action the critic was trained on, without storing noi
 Critic (the choice, and why):
 
 * Q(s, a) = v(s) + mlp([encoded s, a]), a one-hot a when trained and a relaxed one when the actor
-  queries it; the same encoder and MLP builder as the policy (pglab.policy). The state term takes
+  queries it; the same encoder, torso and MLP builders as the policy (pglab.policy). The state term takes
   the returns' common level so that the action network learns only the differences between actions:
   with a single mlp([s, a]) the actor on Acrobot never left the random policy's -500 in 300k steps
   (the critic's error on the level swamped the action differences); with v(s) it solves at ~200k.
@@ -70,38 +70,48 @@ from pglab.agent import (
     optimizer_step,
     step_weights,
 )
-from pglab.policy import PolicyNetwork, mlp
+from pglab.policy import PolicyNetwork, make_torso, mlp
 from pglab.rollout import RolloutBuffer
 
 
 class QCritic(nn.Module):
-    """Q(s, a) = v(s) + mlp([features, action vector]); the action vector is one-hot or relaxed.
+    """Q(s, a) = v(e) + mlp([e, action vector]) on the embedding e = torso(s); the action vector is
+    one-hot or relaxed.
 
-    The state term v(s) carries the large common level of the returns, so the action network only
-    has to learn the small differences between actions, which is all the actor's gradient reads.
+    The torso is the one the observation space calls for (pglab.policy.make_torso): nothing for flat
+    observations (e = the features), one convolutional torso shared by both terms for images. The
+    state term v carries the large common level of the returns, so the action network only has to
+    learn the small differences between actions, which is all the actor's gradient reads.
     """
 
-    def __init__(self, feature_width: int, n_actions: int, hidden_sizes: tuple[int, ...], activation: str):
+    def __init__(
+        self, observation_space: gym.Space, n_actions: int, hidden_sizes: tuple[int, ...], activation: str
+    ):
         super().__init__()
         self.n_actions = n_actions
-        self.state_value = mlp(feature_width, hidden_sizes, 1, activation)
-        self.action_value = mlp(feature_width + n_actions, hidden_sizes, 1, activation)
+        self.torso, width = make_torso(observation_space)
+        self.state_value = mlp(width, hidden_sizes, 1, activation)
+        self.action_value = mlp(width + n_actions, hidden_sizes, 1, activation)
+
+    def _q(self, embedding: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        together = self.state_value(embedding) + self.action_value(torch.cat([embedding, actions], dim=-1))
+        return together.squeeze(-1)
 
     def forward(
         self, features: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Q for features (..., D) and action vectors (..., n_actions); shape (...).
+        """Q for features (..., *F) and action vectors (..., n_actions); shape (...).
 
         ``timesteps`` is ignored: this critic reads the state alone, so in a time-limited task it
         averages over the steps left (the oracle, :class:`OracleQ`, reads them)."""
-        together = self.state_value(features) + self.action_value(torch.cat([features, actions], dim=-1))
-        return together.squeeze(-1)
+        return self._q(self.torso(features), actions)
 
     def all_actions(self, features: torch.Tensor, timesteps: torch.Tensor | None = None) -> torch.Tensor:
         """Q(s, a) for every action a, shape (..., n_actions); ``timesteps`` ignored as in :meth:`forward`."""
-        eye = torch.eye(self.n_actions, dtype=features.dtype)
-        expanded = features.unsqueeze(-2).expand(*features.shape[:-1], self.n_actions, features.shape[-1])
-        return self(expanded, eye.expand(*features.shape[:-1], -1, -1))
+        embedding = self.torso(features)
+        eye = torch.eye(self.n_actions, dtype=embedding.dtype, device=embedding.device)
+        expanded = embedding.unsqueeze(-2).expand(*embedding.shape[:-1], self.n_actions, embedding.shape[-1])
+        return self._q(expanded, eye.expand(*embedding.shape[:-1], -1, -1))
 
 
 class OracleQ(nn.Module):
@@ -144,7 +154,9 @@ class CriticActor:
         self.preset = preset
         self.env_steps = 0
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
-        self.critic = QCritic(policy.encoder.width, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
+        self.critic = QCritic(
+            policy.encoder.space, policy.n_actions, preset.critic_hidden_sizes, preset.activation
+        )
         self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
         self.target_critic: QCritic | None = None
         if preset.target_decay > 0:
@@ -231,7 +243,8 @@ class CriticActor:
         }
 
     def _fit_critic(self, batch: RolloutBuffer, targets: torch.Tensor) -> dict[str, float]:
-        taken = nn.functional.one_hot(batch.actions, self.policy.n_actions).to(batch.features.dtype)
+        dtype = batch.features.dtype if batch.features.is_floating_point() else torch.float32  # images: uint8/bool
+        taken = nn.functional.one_hot(batch.actions, self.policy.n_actions).to(dtype)
         for _ in range(self.preset.critic_epochs):
             q = self.critic(batch.features, taken, batch.timesteps)
             q_loss = est.masked_mean((q - targets) ** 2, batch.valid)

@@ -48,7 +48,7 @@ from pglab.agent import (
     step_weights,
 )
 from pglab.errors import ConfigError
-from pglab.policy import PolicyNetwork, mlp
+from pglab.policy import PolicyNetwork, network
 from pglab.rollout import RolloutBuffer
 
 
@@ -65,7 +65,7 @@ class ReinforceAgent:
         self.critic_reads_time = False  # an oracle critic knows the steps left: it reads batch.timesteps
         if baseline in ("value", "optimal"):
             assert isinstance(preset, CriticPreset)
-            self.critic = mlp(policy.encoder.width, preset.critic_hidden_sizes, 1, preset.activation)
+            self.critic = network(policy.encoder.space, preset.critic_hidden_sizes, 1, preset.activation)
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:

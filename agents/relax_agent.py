@@ -61,7 +61,7 @@ class RelaxAgent:
         self.policy = policy
         self.preset = preset
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
-        critic = QCritic(policy.encoder.width, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
+        critic = QCritic(policy.encoder.space, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
         self.control = ControlVariate(critic, preset.tau, preset.learn_tau)
         self.critic_optimizer = torch.optim.Adam(self._control_parameters(), lr=preset.critic_lr, eps=1e-5)
 

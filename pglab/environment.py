@@ -8,6 +8,12 @@ plug-ins reach Gymnasium's registry two ways, both supported:
   so pglab imports every such module at start; pglab's own envs/ registers this way);
 * ``--env some_module:MyEnv-v0`` (Gymnasium's own syntax) imports ``some_module`` first -- only
   when the id comes from the user, never from a file pglab opens (see :func:`refuse_unnamed_module`).
+
+Three families need one of pglab's extras (:data:`FAMILIES`): MinAtar (``pglab[minatar]``; the
+MinAtar package registers through Gymnasium's old entry-point group, which Gymnasium 1.x ignores, so
+pglab calls its registration), Atari (``pglab[atari]``; ale-py registers on import) and Box2D
+(``pglab[box2d]``). Without the extra, such an id ends in one line naming what to install. Atari
+environments are preprocessed as DQN's were, with the ALE v5 settings (:data:`ATARI_PREPROCESSING`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import difflib
 import importlib
 import sys
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
@@ -27,6 +34,103 @@ from pglab.errors import EnvironmentSetupError
 
 VECTORIZATION_MODES = ("auto", "sync", "async")
 MAX_ENV_ID = 200  # characters; a longer --env is a mistake, refused before any lookup
+
+
+@dataclass(frozen=True)
+class EnvFamily:
+    """Environments whose ids start with ``prefix`` and need ``module``, installed by ``pglab[extra]``."""
+
+    prefix: str
+    module: str
+    extra: str
+    register: Callable[[Any], None] = lambda module: None  # called with the imported module
+
+
+def _register_minatar(module: Any) -> None:
+    importlib.import_module(f"{module.__name__}.gym").register_envs()
+
+
+FAMILIES = (
+    EnvFamily("MinAtar/", "minatar", "minatar", _register_minatar),
+    EnvFamily("ALE/", "ale_py", "atari"),  # importing ale_py registers its environments
+    EnvFamily("LunarLander", "Box2D", "box2d"),
+    EnvFamily("BipedalWalker", "Box2D", "box2d"),
+    EnvFamily("CarRacing", "Box2D", "box2d"),
+)
+
+# Gymnasium's AtariPreprocessing + FrameStackObservation as in the DQN papers, on the ALE v5 settings:
+# sticky actions with probability 0.25 and no life-loss terminals (Machado et al. 2018), whose sticky
+# actions also replace the no-op starts of earlier protocols (noop_max 0). The emulator runs every
+# frame (frameskip 1) and the wrapper repeats each action 4 frames, max-pooling the last two. Sticky
+# actions come from Gymnasium's StickyAction wrapper on every emulator frame, as in ALE, rather than
+# from ALE itself: ALE's cloneState leaves out the previous action, so a resumed run could not
+# continue exactly. Written to config.json.
+ATARI_PREPROCESSING: dict[str, Any] = {
+    "env_kwargs": {"frameskip": 1, "repeat_action_probability": 0.0, "full_action_space": False},
+    "sticky_action_probability": 0.25,
+    "atari_preprocessing": {
+        "noop_max": 0,
+        "frame_skip": 4,
+        "screen_size": 84,
+        "terminal_on_life_loss": False,
+        "grayscale_obs": True,
+        "scale_obs": False,
+    },
+    "frame_stack": 4,
+}
+
+
+def env_family(env_id: str) -> EnvFamily | None:
+    """The extra-backed family of a (bare) environment id, or None."""
+    return next((f for f in FAMILIES if env_id.startswith(f.prefix)), None)
+
+
+def require_extra(env_id: str) -> None:
+    """Import what ``env_id``'s family needs and register its ids; one line naming the extra if missing."""
+    family = env_family(env_id)
+    if family is None:
+        return
+    try:
+        module = importlib.import_module(family.module)
+    except ImportError as exc:
+        raise EnvironmentSetupError(
+            f"{env_id} needs {family.module}, which is not installed: pip install 'pglab[{family.extra}]'"
+        ) from exc
+    if env_id not in gym.registry:
+        family.register(module)
+
+
+def preprocessing(env_id: str) -> dict[str, Any] | None:
+    """The preprocessing pglab applies to ``env_id`` (Atari's, see :data:`ATARI_PREPROCESSING`), or None."""
+    family = env_family(env_id)
+    return ATARI_PREPROCESSING if family is not None and family.extra == "atari" else None
+
+
+def _wrappers(env_id: str) -> list[Callable[[gym.Env], gym.Env]]:
+    settings = preprocessing(env_id)
+    if settings is None:
+        return []
+
+    def atari(env: gym.Env) -> gym.Env:
+        env = gym.wrappers.StickyAction(env, settings["sticky_action_probability"])
+        env = gym.wrappers.AtariPreprocessing(env, **settings["atari_preprocessing"])
+        return gym.wrappers.FrameStackObservation(env, settings["frame_stack"])
+
+    return [atari]
+
+
+def _make_kwargs(env_id: str, env_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    settings = preprocessing(env_id)
+    return {**(settings["env_kwargs"] if settings else {}), **dict(env_kwargs or {})}
+
+
+def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, **make_kwargs: Any) -> gym.Env:
+    """One environment as pglab trains on it (with its family's preprocessing), e.g. for evaluation."""
+    bare_id = resolve_env_id(env_id)
+    env = gym.make(bare_id, **_make_kwargs(bare_id, env_kwargs), **make_kwargs)
+    for wrap in _wrappers(bare_id):
+        env = wrap(env)
+    return env
 
 
 @cache
@@ -94,6 +198,7 @@ def resolve_env_id(env_id: str) -> str:
             ) from exc
     else:
         bare_id = env_id
+    require_extra(bare_id)
     if bare_id not in gym.registry:
         raise EnvironmentSetupError(f"unknown environment {bare_id!r}; {_suggest(bare_id)}")
     return bare_id
@@ -173,8 +278,17 @@ def make_vector_env(
     mode = vectorization
     if mode == "auto":
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    wrappers = _wrappers(bare_id)
+    if wrappers and mode == "vector_entry_point":
+        mode = "sync"
     try:
-        envs = gym.make_vec(bare_id, num_envs=num_envs, vectorization_mode=mode, **dict(env_kwargs or {}))
+        envs = gym.make_vec(
+            bare_id,
+            num_envs=num_envs,
+            vectorization_mode=mode,
+            wrappers=wrappers or None,
+            **_make_kwargs(bare_id, env_kwargs),
+        )
     except (gym.error.DependencyNotInstalled, ImportError) as exc:
         raise EnvironmentSetupError(f"{bare_id} {_needs(exc)}") from exc
     except TypeError as exc:

@@ -367,12 +367,13 @@ def all_action_values(logits: torch.Tensor, q_values: torch.Tensor) -> torch.Ten
 def score_sq_norms(module: torch.nn.Module, features: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
     """|grad_theta log pi(a|s)|^2 over all of ``module``'s parameters, one value per (s, a), by torch.func.
 
-    ``module(features)`` gives the logits; features (..., D) and actions (...) give a result of shape
-    (...), detached. Per-sample gradients are vectorised (``torch.func.vmap`` of ``grad``), so the cost
-    is a few batched passes rather than one backward pass per sample.
+    ``module(features)`` gives the logits; features (..., *F) (F: one observation's shape, e.g. (D,) or
+    an image's) and actions (...) give a result of shape (...), detached. Per-sample gradients are
+    vectorised (``torch.func.vmap`` of ``grad``), so the cost is a few batched passes rather than one
+    backward pass per sample.
     """
     params = {name: p.detach() for name, p in module.named_parameters()}
-    flat_features = features.reshape(-1, features.shape[-1])
+    flat_features = features.reshape(-1, *features.shape[actions.dim() :])
     flat_actions = actions.reshape(-1).long()
 
     def log_prob(p: dict[str, torch.Tensor], x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

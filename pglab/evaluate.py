@@ -19,7 +19,7 @@ import torch
 from pglab import estimators as est
 from pglab import stats
 from pglab.checkpoint import CHECKPOINT, load_checkpoint
-from pglab.environment import refuse_unnamed_module, resolve_env_id
+from pglab.environment import make_env, refuse_unnamed_module, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
 from pglab.limits import check_seed, fits_type, type_name
 from pglab.policy import PolicyNetwork
@@ -90,7 +90,7 @@ def _make_env(env_id: str, env_kwargs: dict[str, Any], render: bool) -> gym.Env:
     try:
         with warnings.catch_warnings():  # the one line below says it better than Gymnasium's warning
             warnings.filterwarnings("ignore", message=".*render_mode")
-            return gym.make(env_id, **kwargs)
+            return make_env(env_id, env_kwargs=kwargs)
     except TypeError as exc:
         if render and "render_mode" in str(exc):
             raise EnvironmentSetupError(

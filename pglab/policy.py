@@ -2,7 +2,14 @@
 
 Every agent in pglab builds its policy with :class:`PolicyNetwork`; given the same seed, every agent
 therefore starts from the same weights, so a comparison between agents isolates the estimator.
-Critics reuse :func:`mlp` and :class:`ObservationEncoder` so that they see observations the same way.
+Critics build their networks with :func:`network` (a torso chosen from the observation space, then
+:func:`mlp`) so that they see observations the same way the policy does.
+
+Torsos: flat observations (vectors, one-hot codes) go straight into the MLP. An image, a 3-D Box with
+channels first or last, goes through a convolutional torso (:class:`ConvTorso`): the Nature-CNN
+(Mnih et al. 2015) when both sides are at least 36 pixels (84x84 Atari frames), else the MinAtar
+network (Young & Tian 2019: one 3x3 convolution with 16 filters, then 128 units). Images stay uint8
+or bool in the rollout buffer; the torso turns them into floats (uint8 scaled by 1/255).
 """
 
 from __future__ import annotations
@@ -32,8 +39,32 @@ def _as_tensor(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x))
 
 
+NATURE_CNN_MIN_SIDE = 36  # the smallest image the Nature-CNN's three convolutions leave a pixel of
+
+
+def image_layout(space: gym.Space) -> tuple[int, int, int, bool] | None:
+    """(channels, height, width, channels_last) of an image observation space, or None.
+
+    An image is a 3-D Box. Its channel axis is the one outside the square pair: (10, 10, 4) and
+    (10, 10, 10) are channels last (MinAtar), (4, 84, 84) is channels first (stacked Atari frames);
+    when no pair is equal, the smallest axis holds the channels.
+    """
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 3:
+        return None
+    a, b, c = (int(n) for n in space.shape)
+    channels_last = a == b or (b != c and c <= a)
+    return (c, a, b, True) if channels_last else (a, b, c, False)
+
+
 def _build_encoder(space: gym.Space) -> tuple[int, Callable[[Any], torch.Tensor]]:
-    """Return (encoded width, function mapping a batch of observations to a float (B, width) tensor)."""
+    """Return (encoded width, function mapping a batch of observations to a float (B, width) tensor).
+
+    Images are the exception: their batch keeps its shape and dtype, (B, *space.shape); the
+    convolutional torso converts it (see :class:`ConvTorso`).
+    """
+    if image_layout(space) is not None:
+        shape = tuple(space.shape)
+        return int(np.prod(shape)), lambda x: _as_tensor(x).reshape(-1, *shape)
     if isinstance(space, gym.spaces.Box):
         width = int(np.prod(space.shape)) if space.shape else 1
         return width, lambda x: _as_tensor(x).reshape(-1, width).float()
@@ -70,22 +101,29 @@ def _build_encoder(space: gym.Space) -> tuple[int, Callable[[Any], torch.Tensor]
 
 
 class ObservationEncoder:
-    """Turns a batch of observations from ``space`` into one flat float tensor.
+    """Turns a batch of observations from ``space`` into the tensor the networks read.
 
     Box and MultiBinary are flattened, Discrete is one-hot, MultiDiscrete is the concatenation of one
-    one-hot per component, Tuple and Dict encode each part and concatenate (Dict in key order).
+    one-hot per component, Tuple and Dict encode each part and concatenate (Dict in key order): one
+    float tensor (B, width). Images (3-D Box) stay (B, *shape) in their own dtype, so a rollout
+    buffer of uint8 frames is a quarter the size of a float one.
     """
 
     def __init__(self, space: gym.Space):
         self.space = space
         self.width, self._encode = _build_encoder(space)
+        if image_layout(space) is not None:
+            self.shape: tuple[int, ...] = tuple(space.shape)
+            self.dtype = torch.from_numpy(np.zeros(0, dtype=space.dtype)).dtype
+        else:
+            self.shape, self.dtype = (self.width,), torch.float32
 
     def __call__(self, batch: Any) -> torch.Tensor:
         return self._encode(batch)
 
 
-def layer_init(layer: nn.Linear, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
-    """Orthogonal weights and constant bias (the CleanRL/SB3 initialisation)."""
+def layer_init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    """Orthogonal weights and constant bias (the CleanRL/SB3 initialisation), for linear and conv layers."""
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.constant_(layer.bias, bias)
     return layer
@@ -110,8 +148,84 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+class ConvTorso(nn.Module):
+    """The convolutional torso of an image observation: uint8/bool/float images in, features out.
+
+    * Nature-CNN (both sides >= 36): conv 32 8x8 stride 4, conv 64 4x4 stride 2, conv 64 3x3 stride 1,
+      a 512-unit layer; ReLU after each. 1,684,128 parameters at 4x84x84 (the convolutions 77,984).
+    * MinAtar (smaller images): conv 16 3x3 stride 1, a 128-unit layer; ReLU after each.
+      144 C + 16 + 2,048 (H - 2)(W - 2) + 128 parameters: 131,792 at 10x10x4 (Breakout).
+
+    Leading batch axes are free: (..., *image shape) -> (..., width).
+    """
+
+    def __init__(self, space: gym.Space):
+        super().__init__()
+        layout = image_layout(space)
+        if layout is None:
+            raise UnsupportedSpaceError(f"a convolutional torso needs a 3-D Box observation space, not {space}")
+        channels, height, width, self.channels_last = layout
+        self.image_shape = tuple(int(n) for n in space.shape)
+        # uint8 frames are 0..255 (Atari); bool and float images are used as they are (MinAtar is 0/1).
+        self.scale = 1.0 / 255.0 if space.dtype == np.uint8 else 1.0
+        if min(height, width) >= NATURE_CNN_MIN_SIDE:
+            self.kind = "nature"
+            convs = [(channels, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)]
+            self.width = 512
+        else:
+            self.kind = "minatar"
+            convs = [(channels, 16, 3, 1)]
+            self.width = 128
+        layers: list[nn.Module] = []
+        for c_in, c_out, kernel, stride in convs:
+            layers += [layer_init(nn.Conv2d(c_in, c_out, kernel, stride)), nn.ReLU()]
+            height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        flat = convs[-1][1] * height * width
+        layers += [nn.Flatten(), layer_init(nn.Linear(flat, self.width)), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        lead = images.shape[: images.dim() - 3]
+        x = images.reshape(-1, *self.image_shape).float()
+        if self.scale != 1.0:
+            x = x * self.scale
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.net(x).reshape(*lead, self.width)
+
+
+def make_torso(observation_space: gym.Space) -> tuple[nn.Module, int]:
+    """(torso, width of its output) for encoded observations of ``observation_space``.
+
+    Flat observations need no torso (``nn.Identity``, no parameters); images get a :class:`ConvTorso`.
+    """
+    if image_layout(observation_space) is None:
+        return nn.Identity(), ObservationEncoder(observation_space).width
+    torso = ConvTorso(observation_space)
+    return torso, torso.width
+
+
+def network(
+    observation_space: gym.Space,
+    hidden_sizes: Sequence[int],
+    out_dim: int,
+    activation: str = "tanh",
+    out_gain: float = 1.0,
+) -> nn.Module:
+    """A network on encoded observations: the torso the space calls for (:func:`make_torso`), then :func:`mlp`.
+
+    For flat observations this is the MLP itself, so the policy and the critics keep the parameters,
+    initial weights and checkpoint keys they had before torsos existed. Either way the last layer is
+    the linear output layer (the optimal baseline's closed-form score norms read it).
+    """
+    torso, width = make_torso(observation_space)
+    head = mlp(width, hidden_sizes, out_dim, activation, out_gain)
+    # One flat Sequential (torso, then the MLP's layers): net[-1] stays the output layer.
+    return head if isinstance(torso, nn.Identity) else nn.Sequential(torso, *head)
+
+
 class PolicyNetwork(nn.Module):
-    """An MLP giving the logits of a Categorical over ``n_actions`` discrete actions.
+    """A network (:func:`network`) giving the logits of a Categorical over ``n_actions`` discrete actions.
 
     The output layer starts with a small gain (0.01), so every action is about equally likely at
     initialisation: no estimator gets a head start from an accidentally peaked first policy.
@@ -127,7 +241,7 @@ class PolicyNetwork(nn.Module):
         super().__init__()
         self.encoder = ObservationEncoder(observation_space)
         self.n_actions = n_actions
-        self.net = mlp(self.encoder.width, hidden_sizes, n_actions, activation, out_gain=0.01)
+        self.net = network(observation_space, hidden_sizes, n_actions, activation, out_gain=0.01)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits for already-encoded observations, shape (..., n_actions)."""

@@ -103,7 +103,8 @@ class Preset:
     )
     hidden_sizes: tuple[int, ...] = knob(
         (64, 64),
-        "hidden layers of the policy network",
+        "hidden layers of the policy network, after the convolutional torso for images; () puts the "
+        "output layer right on the torso (the MinAtar and Nature-CNN papers' networks)",
     )
     activation: str = knob(
         "tanh",
@@ -149,10 +150,10 @@ class Preset:
             f"must be one of {', '.join(TRUNCATION_MODES)}",
         )
         require(
-            len(self.hidden_sizes) > 0 and all(h >= 1 for h in self.hidden_sizes),
+            all(h >= 1 for h in self.hidden_sizes),
             "hidden_sizes",
             self.hidden_sizes,
-            "must be one or more positive layer widths, e.g. 64,64",
+            "must be positive layer widths, e.g. 64,64 (or () for none)",
         )
         require(
             self.activation in ACTIVATION_NAMES,
@@ -178,7 +179,9 @@ class CriticPreset(Preset):
 
     critic_lr: float = knob(1e-3, "learning rate of the critic (Adam)")
     critic_epochs: int = knob(10, "regression passes of the critic over each batch")
-    critic_hidden_sizes: tuple[int, ...] = knob((64, 64), "hidden layers of the critic")
+    critic_hidden_sizes: tuple[int, ...] = knob(
+        (64, 64), "hidden layers of the critic, after its own convolutional torso for images; () for none"
+    )
     critic_update: str = knob(
         "after",
         "when the critic is fitted to a batch: 'after' the actor step (the actor reads the earlier "
@@ -190,10 +193,10 @@ class CriticPreset(Preset):
         require(self.critic_lr > 0 and math.isfinite(self.critic_lr), "critic_lr", self.critic_lr, "must be positive")
         require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
         require(
-            len(self.critic_hidden_sizes) > 0 and all(h >= 1 for h in self.critic_hidden_sizes),
+            all(h >= 1 for h in self.critic_hidden_sizes),
             "critic_hidden_sizes",
             self.critic_hidden_sizes,
-            "must be one or more positive layer widths, e.g. 64,64",
+            "must be positive layer widths, e.g. 64,64 (or () for none)",
         )
         require(
             self.critic_update in CRITIC_UPDATES,

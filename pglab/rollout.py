@@ -49,32 +49,36 @@ class Actor(Protocol):
 class RolloutBuffer:
     """One batch of experience: T steps of N environments, plus the state after the last step."""
 
-    features: torch.Tensor  # (T, N, D) encoded observations s_t
+    features: torch.Tensor  # (T, N, *F) encoded observations s_t: float (T, N, D), or images in their own dtype
     actions: torch.Tensor  # (T, N) int64
     rewards: torch.Tensor  # (T, N) float32
     terminated: torch.Tensor  # (T, N) bool
     truncated: torch.Tensor  # (T, N) bool
     valid: torch.Tensor  # (T, N) bool, False on autoreset steps (and, whole episodes, after an env's share)
     timesteps: torch.Tensor  # (T, N) int64, steps since the start of s_t's episode
-    next_features: torch.Tensor  # (N, D) encoded observation after the last step
+    next_features: torch.Tensor  # (N, *F) encoded observation after the last step
     next_timesteps: torch.Tensor  # (N,) int64, steps since the episode start of that observation
 
     @classmethod
-    def allocate(cls, num_steps: int, num_envs: int, feature_width: int) -> RolloutBuffer:
+    def allocate(
+        cls, num_steps: int, num_envs: int, feature_shape: tuple[int, ...], dtype: torch.dtype = torch.float32
+    ) -> RolloutBuffer:
+        """Zeroed storage for features of one observation's ``feature_shape`` and ``dtype``: float vectors
+        (``ObservationEncoder.shape`` is (width,)), or images kept in their own dtype (uint8, bool)."""
         # Per-step flags and rewards are tensors sharing memory with numpy arrays (torch.from_numpy),
         # so the collector writes the environment's numpy output with a plain numpy assignment.
         def shared(dtype: type) -> torch.Tensor:
             return torch.from_numpy(np.zeros((num_steps, num_envs), dtype=dtype))
 
         return cls(
-            features=torch.zeros(num_steps, num_envs, feature_width),
+            features=torch.zeros(num_steps, num_envs, *feature_shape, dtype=dtype),
             actions=shared(np.int64),
             rewards=shared(np.float32),
             terminated=shared(np.bool_),
             truncated=shared(np.bool_),
             valid=shared(np.bool_),
             timesteps=shared(np.int64),
-            next_features=torch.zeros(num_envs, feature_width),
+            next_features=torch.zeros(num_envs, *feature_shape, dtype=dtype),
             next_timesteps=torch.zeros(num_envs, dtype=torch.int64),
         )
 
@@ -87,7 +91,7 @@ class RolloutBuffer:
         return self.rewards.shape[1]
 
     def all_features(self) -> torch.Tensor:
-        """s_0 .. s_T for every environment, (T + 1, N, D): the input of a critic's V(s) pass."""
+        """s_0 .. s_T for every environment, (T + 1, N, *F): the input of a critic's V(s) pass."""
         return torch.cat([self.features, self.next_features.unsqueeze(0)], dim=0)
 
     def all_timesteps(self) -> torch.Tensor:
@@ -101,7 +105,7 @@ class RolloutBuffer:
 
     def grown(self, num_steps: int) -> RolloutBuffer:
         """A buffer of ``num_steps`` rows holding this one's rows at its start."""
-        bigger = RolloutBuffer.allocate(num_steps, self.num_envs, self.features.shape[-1])
+        bigger = RolloutBuffer.allocate(num_steps, self.num_envs, tuple(self.features.shape[2:]), self.features.dtype)
         for f in fields(self):
             if not f.name.startswith("next_"):
                 getattr(bigger, f.name)[: self.num_steps] = getattr(self, f.name)
@@ -175,7 +179,7 @@ class Collector:
     ):
         self.envs = envs
         self.encoder = encoder
-        self._use(RolloutBuffer.allocate(num_steps, envs.num_envs, encoder.width))
+        self._use(RolloutBuffer.allocate(num_steps, envs.num_envs, encoder.shape, encoder.dtype))
         self.stats = EpisodeStats()
         self.batch_episodes = batch_episodes
         self._features: torch.Tensor | None = None

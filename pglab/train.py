@@ -39,7 +39,7 @@ from pglab import envstate
 from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
 from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoint, save_checkpoint
 from pglab.configfile import train_config_toml
-from pglab.environment import VECTORIZATION_MODES, make_vector_env, refuse_unnamed_module
+from pglab.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.limits import check_seed, fits_type, type_name
 from pglab.plugins import get_agent
@@ -192,6 +192,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
         "run_dir": str(run_dir),
         "hyperparameters": preset.to_dict(),
         "estimator_fields": list(preset.estimator_fields),
+        "env_preprocessing": preprocessing(config.env.rpartition(":")[2]),  # Atari's wrappers; None elsewhere
         "observation_space": str(envs.single_observation_space),
         "action_space": str(envs.single_action_space),
         "versions": versions(),

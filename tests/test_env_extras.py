@@ -1,0 +1,79 @@
+"""MinAtar, Atari and Box2D through their extras: training, exact resume, and the line a missing extra gives."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import pglab
+from pglab.checkpoint import load_checkpoint
+from pglab.plugins import load_agents
+from tests.helpers import read_json, read_metrics
+
+TINY = {"wandb_mode": "disabled", "progress": False, "num_envs": 2, "overrides": {"num_steps": 16}}
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in rows]
+
+
+@pytest.mark.parametrize("agent", sorted(load_agents()))
+def test_every_agent_trains_on_minatar_images(tmp_path: Path, agent: str):
+    summary = pglab.train(agent=agent, env="MinAtar/Breakout-v1", total_steps=64, run_dir=str(tmp_path), **TINY)
+    assert summary["status"] == "finished" and summary["global_step"] == 64
+    config = read_json(tmp_path / "config.json")
+    assert config["observation_space"] == "Box(False, True, (10, 10, 4), bool)"
+    assert config["env_preprocessing"] is None
+    weights = load_checkpoint(tmp_path / "checkpoint.pt")["agent"]["policy"]
+    assert weights["net.0.net.0.weight"].shape == (16, 4, 3, 3)  # the MinAtar torso's convolution
+
+
+@pytest.mark.parametrize(("env_id", "num_steps"), [("MinAtar/Breakout-v1", 16), ("ALE/Pong-v5", 4)])
+def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path: Path, env_id: str, num_steps: int):
+    """The environments' own state (MinAtar's game objects, ALE's cloneState) continues the episodes in
+    flight exactly: a run stopped half-way and resumed logs what the uninterrupted run logs."""
+    common = {**TINY, "agent": "reinforce-value", "env": env_id, "seed": 4, "overrides": {"num_steps": num_steps}}
+    total = 8 * 2 * num_steps  # 8 updates of 2 environments
+    pglab.train(total_steps=total, run_dir=str(tmp_path / "whole"), **common)
+    pglab.train(total_steps=total // 2, run_dir=str(tmp_path / "halves"), **common)
+    assert load_checkpoint(tmp_path / "halves" / "checkpoint.pt")["env_state"] is not None
+    pglab.resume(tmp_path / "halves", total_steps=total, progress=False)
+    whole, halves = read_metrics(tmp_path / "whole"), read_metrics(tmp_path / "halves")
+    assert len(whole) == 8 and without_timing(halves) == without_timing(whole)
+    if env_id.startswith("MinAtar"):  # episodes end on both sides of the cut (a Pong game outlasts the run)
+        assert any("charts/episodic_return" in row for row in whole[:4])
+        assert any("charts/episodic_return" in row for row in whole[4:])
+    final = [load_checkpoint(tmp_path / run / "checkpoint.pt")["agent"]["policy"] for run in ("whole", "halves")]
+    assert all(torch.equal(final[0][key], final[1][key]) for key in final[0])
+
+
+def test_atari_is_preprocessed_with_the_v5_settings_written_to_the_config(tmp_path: Path):
+    pglab.train(env="ALE/Breakout-v5", total_steps=32, run_dir=str(tmp_path), **TINY)
+    config = read_json(tmp_path / "config.json")
+    assert config["observation_space"] == "Box(0, 255, (4, 84, 84), uint8)"
+    settings = config["env_preprocessing"]
+    assert settings["sticky_action_probability"] == 0.25  # Machado et al. 2018, on every emulator frame
+    assert settings["env_kwargs"] == {"frameskip": 1, "repeat_action_probability": 0.0, "full_action_space": False}
+    assert settings["atari_preprocessing"]["frame_skip"] == 4 and settings["frame_stack"] == 4
+
+
+def test_lunar_lander_trains_with_reinforce_value(tmp_path: Path):
+    summary = pglab.train(env="LunarLander-v3", total_steps=64, run_dir=str(tmp_path), **TINY)
+    assert summary["status"] == "finished"
+
+
+@pytest.mark.parametrize(
+    ("env_id", "module", "extra"),
+    [("MinAtar/Breakout-v1", "minatar", "minatar"), ("ALE/Pong-v5", "ale_py", "atari"),
+     ("LunarLander-v3", "Box2D", "box2d")],
+)  # fmt: skip
+def test_a_missing_extra_gives_one_line_naming_what_to_install(
+    tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch, env_id: str, module: str, extra: str
+):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError, as if not installed
+    code, _, err = run_cli("train", "--env", env_id, "--run-dir", str(tmp_path / "r"), "--wandb-mode", "disabled")
+    assert code == 2
+    assert err.strip() == f"error: {env_id} needs {module}, which is not installed: pip install 'pglab[{extra}]'"

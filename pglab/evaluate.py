@@ -21,7 +21,7 @@ from pglab import stats
 from pglab.checkpoint import CHECKPOINT, load_checkpoint
 from pglab.environment import make_env, refuse_unnamed_module, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
-from pglab.limits import check_seed, fits_type, type_name
+from pglab.limits import available_memory, check_seed, fits_type, gigabytes, network_bytes, type_name
 from pglab.policy import PolicyNetwork
 from pglab.runlog import write_json
 from pglab.video import finish_recording, record_first_episode, video_unavailable
@@ -74,6 +74,12 @@ def load_policy(checkpoint: dict[str, Any], env: gym.Env) -> PolicyNetwork:
             f"({env.observation_space}, {env.action_space})"
         )
     hyper = config["hyperparameters"]
+    need = network_bytes(gym.spaces.flatdim(env.observation_space), hyper["hidden_sizes"], env.action_space.n, 1)
+    if need > available_memory():
+        raise CheckpointError(
+            f"the checkpoint's policy (hidden_sizes {tuple(hyper['hidden_sizes'])}) needs {gigabytes(need)} of memory, "
+            f"more than the {gigabytes(available_memory())} available; not loaded"
+        )
     policy = PolicyNetwork(env.observation_space, int(env.action_space.n), hyper["hidden_sizes"], hyper["activation"])
     try:
         policy.load_state_dict(checkpoint["agent"]["policy"])

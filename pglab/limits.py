@@ -7,6 +7,7 @@ is allocated or written.
 
 from __future__ import annotations
 
+import itertools
 import os
 import types
 import typing
@@ -81,3 +82,44 @@ def available_memory() -> int:
 
 def gigabytes(size: float) -> str:
     return f"{size / 2**30:,.1f} GB"
+
+
+FLOAT_BYTES = 4  # pglab's networks and rollout tensors are float32
+ENV_BYTES = 4096  # a lower bound on one environment copy (a classic-control env object and its wrappers)
+
+
+def network_bytes(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int, batch: int) -> int:
+    """Memory of one MLP in training: weights, gradients and Adam's two moments, plus one batch's activations
+    (kept for the backward pass, and their gradients)."""
+    sizes = [in_dim, *hidden_sizes, out_dim]
+    params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    return FLOAT_BYTES * (4 * params + 2 * batch * sum(sizes[1:]))
+
+
+def run_memory(preset: Any, obs_dim: int, n_actions: int) -> int:
+    """A lower estimate of the memory a run of ``preset`` takes: networks, one batch through them, the rollout.
+
+    The policy has ``hidden_sizes``; every other ``*hidden_sizes`` field is a critic on (observation,
+    one-hot action), run once per Gumbel draw where the preset has ``rao_samples``.
+    """
+    batch = preset.num_envs * preset.num_steps
+    total = network_bytes(obs_dim, preset.hidden_sizes, n_actions, batch)
+    draws = getattr(preset, "rao_samples", 1)
+    for name, value in preset.to_dict().items():
+        if name != "hidden_sizes" and name.endswith("hidden_sizes"):
+            total += network_bytes(obs_dim + n_actions, tuple(value), 1, batch * draws)
+    rollout = batch * (obs_dim + n_actions + 8) * FLOAT_BYTES  # observations, logits, actions, rewards, flags...
+    return total + 2 * rollout + preset.num_envs * ENV_BYTES
+
+
+def check_run_memory(preset: Any, obs_dim: int, n_actions: int) -> None:
+    """ConfigError if the run cannot fit in the memory available now, before anything is allocated."""
+    need, have = run_memory(preset, obs_dim, n_actions), available_memory()
+    draws = f", rao_samples {preset.rao_samples:,}" if hasattr(preset, "rao_samples") else ""
+    lower = "num_envs, num_steps or the hidden sizes"
+    if need > have:
+        raise ConfigError(
+            f"this run needs at least {gigabytes(need)} of memory (num_envs {preset.num_envs:,} x num_steps "
+            f"{preset.num_steps:,}, hidden_sizes {tuple(preset.hidden_sizes)}{draws}) but {gigabytes(have)} is "
+            f"available; lower {'num_envs, num_steps, the hidden sizes or rao_samples' if draws else lower}"
+        )

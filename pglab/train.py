@@ -41,7 +41,7 @@ from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoi
 from pglab.configfile import train_config_toml
 from pglab.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
-from pglab.limits import check_seed, fits_type, type_name
+from pglab.limits import check_run_memory, check_seed, fits_type, type_name
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.progress import Progress
@@ -174,9 +174,15 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     if config.num_envs is not None:
         overrides["num_envs"] = config.num_envs
     preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides, config.protocol)
+    check_run_memory(preset, obs_dim=1, n_actions=2)  # the least any env needs: refuses 1e9 envs before making one
     torch.set_num_threads(config.torch_threads)
     seed_everything(config.seed)
     envs = make_vector_env(config.env, preset.num_envs, config.vectorization, config.env_kwargs)
+    try:
+        check_run_memory(preset, gym.spaces.flatdim(envs.single_observation_space), int(envs.single_action_space.n))
+    except ConfigError:
+        envs.close()
+        raise
     # Common random numbers: the policy is the first thing built from the seeded RNG, so the same seed
     # gives every agent the same initial policy weights; whatever the agent builds next (a critic, the
     # diagnostics) draws from a forked RNG, so the stream its actions are sampled from, and with it

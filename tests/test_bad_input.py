@@ -173,6 +173,7 @@ def edited_run(run_dir: Path, to: Path, **config: Any) -> Path:
         ({"seed": "abc"}, "config.json: seed must be int; got 'abc'"),
         ({"num_envs": 1e9}, "config.json: num_envs must be int or null; got 1000000000.0"),
         ({"seed": -1}, "--seed must be an integer from 0 to 4294967295; got -1"),
+        ({"num_envs": 10**9}, "(num_envs 1,000,000,000 x num_steps 256"),  # issue 11.7: refused before any env is made
     ],
 )
 def test_an_edited_config_json_gives_one_line_on_resume(cartpole_run: Path, tmp_path: Path, run_cli, edit, expected):
@@ -190,6 +191,9 @@ def test_an_edited_config_json_gives_one_line_on_resume(cartpole_run: Path, tmp_
         (("--set", "ent_coef=inf"), "ent_coef=inf must be a finite number"),
         (("--agent", "gumbel-rao", "--set", "tau=nan"), "tau=nan must be a finite number"),
         (("--env", "A" * 5000), "an environment id of 5,000 characters"),
+        (("--set", "hidden_sizes=10000000000"), "needs at least 76,"),  # issue 11.7: 76 TB, refused at once
+        (("--num-envs", str(10**9)), "(num_envs 1,000,000,000 x num_steps 64"),
+        (("--agent", "gumbel-rao", "--set", f"rao_samples={10**9}"), "the hidden sizes or rao_samples"),
         (("--env", "LunarLander-v3"), "LunarLander-v3 needs Box2D, which is not installed: pip install 'pglab[box2d]'"),
         (("--env", "CarRacing-v3"), "CarRacing-v3 needs Box2D, which is not installed: pip install 'pglab[box2d]'"),
         (("--env", "CartPol-v1"), "unknown environment 'CartPol-v1'; did you mean CartPole-v1, CartPole-v0?"),
@@ -263,3 +267,15 @@ def test_a_metrics_line_that_is_no_row_gives_one_line(cartpole_run: Path, tmp_pa
         error = one_line_error(*run_cli(*args)[::2])
         assert "metrics.jsonl line 2 is not a metrics row" in error and "remove or repair that line" in error
     assert (run_dir / "metrics.jsonl").read_text() == before
+
+
+def test_a_checkpoint_whose_policy_exceeds_memory_is_refused(cartpole_run: Path, tmp_path: Path, run_cli):
+    """Issue 11.7: eval builds the policy its checkpoint describes only if it fits in memory."""
+    run_dir = copy_run(cartpole_run, tmp_path / "run")
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    saved = json.loads(checkpoint["config_json"])
+    saved["hyperparameters"]["hidden_sizes"] = [10**12]
+    checkpoint["config_json"] = json.dumps(saved)
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+    line = one_line_error(*run_cli("eval", str(run_dir))[::2])
+    assert "the checkpoint's policy (hidden_sizes (1000000000000,)) needs" in line and "not loaded" in line

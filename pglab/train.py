@@ -256,7 +256,9 @@ def read_run_config(run_dir: Path) -> TrainConfig:
         raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(resolved, dict):
         raise CheckpointError(f"{path} holds no configuration (a JSON object); it was not written by pglab")
-    return TrainConfig.from_resolved(resolved, source=str(path))
+    config = TrainConfig.from_resolved(resolved, source=str(path))
+    config.validate()  # before anything reads it, even to say the run has finished
+    return config
 
 
 def resume(

@@ -179,7 +179,7 @@ def edited_run(run_dir: Path, to: Path, **config: Any) -> Path:
 def test_an_edited_config_json_gives_one_line_on_resume(cartpole_run: Path, tmp_path: Path, run_cli, edit, expected):
     """Issue 11.10: config.json values of the wrong type or range stop --resume before anything is built."""
     run_dir = edited_run(cartpole_run, tmp_path / "run", **edit)
-    assert expected in one_line_error(*run_cli("train", "--resume", str(run_dir))[::2])
+    assert expected in one_line_error(*run_cli("train", "--resume", str(run_dir), "--total-steps", "1024")[::2])
 
 
 @pytest.mark.parametrize(

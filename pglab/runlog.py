@@ -14,6 +14,7 @@ is printed and the run goes on with metrics.jsonl alone.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import math
@@ -283,6 +284,13 @@ class _WandbProcess:
         if self._process.returncode not in (0, -signal.SIGKILL):
             warn(f"the W&B process exited with code {self._process.returncode}; metrics.jsonl still has everything")
 
+    @classmethod
+    def stop_idle(cls) -> None:
+        """At exit: the idle W&B process ends, and is waited for (no orphan, its CPU time counted)."""
+        process, cls._idle = cls._idle, None
+        if process is not None and process._owner[0] == os.getpid():
+            process.stop()
+
     def stop(self) -> None:
         """Ends the pipe; the W&B process ends its run (if one is open) and exits."""
         self._queue.put(None)
@@ -293,3 +301,6 @@ class _WandbProcess:
             self._process.kill()
             self._process.wait()
         self._reader.join()
+
+
+atexit.register(_WandbProcess.stop_idle)

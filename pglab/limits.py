@@ -102,7 +102,7 @@ def run_memory(preset: Any, obs_dim: int, n_actions: int) -> int:
     The policy has ``hidden_sizes``; every other ``*hidden_sizes`` field is a critic on (observation,
     one-hot action), run once per Gumbel draw where the preset has ``rao_samples``.
     """
-    batch = preset.num_envs * preset.num_steps
+    batch = max(preset.num_envs * preset.num_steps, getattr(preset, "batch_episodes", 0))  # an episode: >= 1 step
     total = network_bytes(obs_dim, preset.hidden_sizes, n_actions, batch)
     draws = getattr(preset, "rao_samples", 1)
     for name, value in preset.to_dict().items():

@@ -26,6 +26,9 @@ PROTOCOLS = ("matched", "presets")
 CRITIC_UPDATES = ("after", "before")
 TRUNCATION_MODES = ("bootstrap", "terminal")
 
+FLOAT32_MAX = 3.4028234663852886e38  # the networks compute in float32: a larger hyperparameter overflows there
+MAX_EPOCHS = 10_000  # critic passes over one batch: an upper bound, so that no value stalls a run for good
+
 
 def knob(default: Any, help: str) -> Any:
     """A preset field with its one-line help (shown by ``pglab list --agent NAME``)."""
@@ -116,9 +119,10 @@ class Preset:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first impossible value."""
-        for f in dataclasses.fields(self):  # inf or NaN in any float field: refused before training, not after
+        for f in dataclasses.fields(self):  # inf, NaN or past float32 in a float field: refused before training
             value = getattr(self, f.name)
-            require(not isinstance(value, float) or math.isfinite(value), f.name, value, "must be a finite number")
+            finite = not isinstance(value, float) or (math.isfinite(value) and abs(value) <= FLOAT32_MAX)
+            require(finite, f.name, value, f"must be a finite number (within float32's +-{FLOAT32_MAX:.3g})")
         require(self.num_envs >= 1, "num_envs", self.num_envs, "must be at least 1")
         require(self.num_steps >= 1, "num_steps", self.num_steps, "must be at least 1")
         require(0.0 < self.gamma <= 1.0, "gamma", self.gamma, "must lie in (0, 1]")
@@ -191,7 +195,12 @@ class CriticPreset(Preset):
     def validate(self) -> None:
         super().validate()
         require(self.critic_lr > 0 and math.isfinite(self.critic_lr), "critic_lr", self.critic_lr, "must be positive")
-        require(self.critic_epochs >= 1, "critic_epochs", self.critic_epochs, "must be at least 1")
+        require(
+            1 <= self.critic_epochs <= MAX_EPOCHS,
+            "critic_epochs",
+            self.critic_epochs,
+            f"must lie in [1, {MAX_EPOCHS}] (passes over one batch; more would stall training)",
+        )
         require(
             all(h >= 1 for h in self.critic_hidden_sizes),
             "critic_hidden_sizes",

@@ -205,8 +205,10 @@ def test_a_bad_training_value_gives_one_line(tmp_path: Path, run_cli, monkeypatc
     Box2D and jax are hidden, as on a machine without them: phys2d/CartPole-v1 (which needs jax) is no
     suggestion for CartPol-v1, and LunarLander names the extra that installs Box2D.
     """
-    monkeypatch.setitem(sys.modules, "Box2D", None)
-    monkeypatch.setitem(sys.modules, "jax", None)
+    for module in ("Box2D", "jax"):
+        monkeypatch.setitem(sys.modules, module, None)
+    for module in [m for m in sys.modules if m.startswith("gymnasium.envs.box2d")]:  # made earlier with Box2D
+        monkeypatch.delitem(sys.modules, module)
     run_dir = tmp_path / "r"
     code, _, err = run_cli("train", "--run-dir", str(run_dir), "--wandb-mode", "disabled", "--no-progress", *args)
     assert expected in one_line_error(code, err)

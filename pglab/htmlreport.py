@@ -39,8 +39,10 @@ from pglab.report import (
 )
 from pglab.runlist import read_json
 
-# Files of a run directory the runs table links to, when they exist (the event files are globbed).
-RUN_FILES = ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt", "eval.json", "videos", "wandb")
+# Files of a run directory the runs table links to, in this order, when they exist (glob patterns; *.pt:
+# the checkpoint, without importing torch to learn its name).
+RUN_FILES = ("config.json", "config.toml", "summary.json", "metrics.jsonl", "*.pt", "eval*.json",
+             "events.out.tfevents.*", "videos", "wandb")  # fmt: skip
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 PLOT_CONFIG = {"responsive": True, "displaylogo": False}
 
@@ -290,12 +292,10 @@ def _table(header: list[str], rows: list[list[str]], text_columns: set[int], raw
 
 
 def _file_links(run: RunRecord, out: Path) -> str:
-    names = [n for n in RUN_FILES if (run.path / n).exists()]
-    names += sorted(p.name for p in run.path.glob("events.out.tfevents.*"))
     links = []
-    for name in names:
-        href = Path(os.path.relpath(run.path / name, out)).as_posix()
-        label = "tensorboard" if name.startswith("events.out.tfevents.") else name
+    for path in (p for pattern in RUN_FILES for p in sorted(run.path.glob(pattern))):
+        href = Path(os.path.relpath(path, out)).as_posix()
+        label = "tensorboard" if path.name.startswith("events.out.tfevents.") else path.name
         links.append(f'<a href="{html.escape(href)}">{html.escape(label)}</a>')
     return " ".join(links)
 

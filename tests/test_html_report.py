@@ -35,6 +35,7 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 target = {"target_return": 25.0, "solved_at_step": 3000} if env == "Acrobot-v1" and final >= 25 else {}
                 run = write_run(root / "runs", env, agent, seed, final, rows, **target)
                 (run / "checkpoint.pt").write_bytes(b"")
+                (run / "eval-greedy.json").write_text("{}")
                 (run / "events.out.tfevents.1.host.1.0").write_bytes(b"")
     write_run(root / "runs", "Acrobot-v1", "alpha", 9, 0.0, [{"global_step": 0}], status="failed")
     write_sweep(root)
@@ -126,7 +127,15 @@ def test_the_runs_table_links_every_run_s_files(grid: Path, report_html: Path):
     targets = [(report_html.parent / href).resolve() for href in hrefs]
     assert all(t.exists() for t in targets), [h for h, t in zip(hrefs, targets, strict=True) if not t.exists()]
     run = grid / "runs" / "CartPole-v1__beta__2"
-    for name in ("config.json", "summary.json", "metrics.jsonl", "checkpoint.pt", "events.out.tfevents.1.host.1.0"):
+    files = (
+        "config.json",
+        "summary.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "eval-greedy.json",
+        "events.out.tfevents.1.host.1.0",
+    )
+    for name in files:
         assert (run / name).resolve() in targets
     assert read_json(run / "summary.json")["status"] == "finished"
     assert not re.search(r"<script[^>]+src=", text)  # plotly.js is inlined: the page opens offline

@@ -24,12 +24,15 @@ from typing import Any
 import numpy as np
 
 from pglab.report import (
+    FEW_SEEDS,
     GRADS_PREFIX,
     METHODS,
     RETURN,
     AgentResult,
     Report,
     RunRecord,
+    SettingsComparison,
+    compare_settings,
     curve_bands,
     fmt,
     grads_metrics,
@@ -54,6 +57,8 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; } th { background: #f4f4f4; }
 td.text, th.text { text-align: left; } td.files a { margin-right: 0.5em; }
 .figure { width: 100%; height: 420px; } .note { color: #666; font-size: 0.9em; }
+p.notice { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
+tr.beyond td { background: #fde8e8; font-weight: bold; } details { margin: 0.5em 0 1em; }
 """
 
 SCRIPT = """
@@ -279,15 +284,27 @@ def gradient_diagnostics(
     return {"data": data, "layout": layout}
 
 
-def _table(header: list[str], rows: list[list[str]], text_columns: set[int], raw: set[int] = frozenset()) -> str:
-    """An HTML table; cells are escaped except the columns in ``raw`` (already HTML)."""
+def _table(
+    header: list[str],
+    rows: list[list[str]],
+    text_columns: set[int],
+    raw: set[int] = frozenset(),
+    row_classes: list[str] | None = None,
+) -> str:
+    """An HTML table; cells are escaped except the columns in ``raw`` (already HTML); ``row_classes``: a CSS
+    class per row ("" for none)."""
 
     def cell(tag: str, i: int, value: str) -> str:
         css = ' class="text"' if i in text_columns else (' class="files"' if i in raw else "")
         return f"<{tag}{css}>{value if i in raw else html.escape(value)}</{tag}>"
 
+    def tr(row: list[str], css: str) -> str:
+        return (
+            (f'<tr class="{css}">' if css else "<tr>") + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
+        )
+
     head = "".join(cell("th", i, h) for i, h in enumerate(header))
-    body = "\n".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows)
+    body = "\n".join(tr(row, css) for row, css in zip(rows, row_classes or [""] * len(rows), strict=True))
     return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
 
 
@@ -323,6 +340,43 @@ def _runs_table(runs: list[RunRecord], out: Path) -> str:
     return _table(header, rows, text_columns={0, 1, 3}, raw={8, 9})
 
 
+def _settings_details(comparison: SettingsComparison) -> str:
+    """The groups' settings side by side, shown open when a field differs beyond the estimator."""
+    differing = [key for key, mark, _ in comparison.rows if mark]
+    summary = (
+        f"Settings: {len(differing)} {'field differs' if len(differing) == 1 else 'fields differ'} between the groups"
+    )
+    if differing:
+        summary += f" ({', '.join(differing)}; beyond the estimator: {', '.join(comparison.beyond) or 'none'})"
+    marks = {"": "", "estimator": "≠ (estimator)", "beyond": "≠"}
+    table = _table(
+        ["field", "differs", *comparison.labels],
+        [[key, marks[mark], *cells] for key, mark, cells in comparison.rows],
+        text_columns=set(range(len(comparison.labels) + 2)),
+        row_classes=[mark for _, mark, _ in comparison.rows],  # "beyond" rows stand out
+    )
+    opened = " open" if comparison.beyond else ""
+    return f"<details{opened}><summary>{html.escape(summary)}</summary>\n{table}\n</details>"
+
+
+def _notices(report: Report, excluded: list[RunRecord], mixed: dict[str, list[str]]) -> list[str]:
+    """What a reader must know before reading any number: report.md's caveats, as paragraphs."""
+    notices = []
+    if sum(len(r.runs) for r in report.results) == 1:
+        notices.append("One run: it has no confidence interval and says nothing about seed variation.")
+    few = [f"{r.env} / {r.label}" for r in report.results if r.seeds < FEW_SEEDS]
+    if few:
+        notices.append(f"⚠ Fewer than {FEW_SEEDS} seeds behind {len(few)} of {len(report.results)} rows "
+                       f"({'; '.join(few)}): their statistics are tentative.")  # fmt: skip
+    if mixed:
+        fields = "; ".join(f"{env}: {', '.join(keys)}" for env, keys in mixed.items())
+        notices.append("Mixed folder: runs compared below differ in more than the estimator; the comparison includes "
+                       f"these differences (see each environment's settings): {fields}.")  # fmt: skip
+    if excluded:
+        notices.append(f"{len(excluded)} runs are left out of the statistics (not finished); see the runs table.")
+    return [f'<p class="notice">{html.escape(n)}</p>' for n in notices]
+
+
 def _script_json(data: Any) -> str:
     """JSON safe inside a <script> element: no '</' can end it early."""
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
@@ -338,7 +392,7 @@ def render(report: Report, directory: Path, out: Path) -> str:
     agents = sorted({agent for by_agent in report.groups.values() for agent in by_agent} | tuned)
     colors = {agent: i for i, agent in enumerate(agents)}  # one colour per agent (or group) on every figure
     figures: dict[str, dict[str, Any]] = {}
-    sections = []
+    sections, mixed = [], {}
 
     def figure(spec: dict[str, Any] | None, key: str) -> str:
         if spec is None:
@@ -349,13 +403,16 @@ def render(report: Report, directory: Path, out: Path) -> str:
         return f'<div class="figure" id="{key}"{style}></div>'
 
     for e, (env, by_agent) in enumerate(report.groups.items()):
-        # build_report summarises the groups in order: the results of this env pair up with its groups
-        results = dict(zip(by_agent, (r for r in report.results if r.env == env), strict=True))
+        results = {r.label: r for r in report.results if r.env == env}
+        comparison = compare_settings(by_agent)
+        if comparison.beyond:
+            mixed[env] = comparison.beyond
         parts = [f'<h2 id="env-{e}">{html.escape(env)}</h2>']
         parts.append(figure(learning_curves(env, by_agent, colors), f"fig-{e}-curves"))
         parts += [
             "<h3>Final return</h3>",
             _table(*result_table(list(results.values())), text_columns={0}),
+            _settings_details(comparison),
             figure(iqm_intervals(env, results, colors), f"fig-{e}-iqm"),
         ]
         parts.append(figure(profiles(env, by_agent, colors), f"fig-{e}-profile"))
@@ -371,7 +428,7 @@ def render(report: Report, directory: Path, out: Path) -> str:
     sweep_link = ' <a href="#sweep">sweep</a>' if tuning.get("scores") else ""
     nav = " ".join(f'<a href="#env-{e}">{html.escape(env)}</a>' for e, env in enumerate(report.groups))
     excluded = [r for r in report.runs if not (r.finished and r.final_return is not None)]
-    note = f"<p>{len(excluded)} runs are left out of the statistics (not finished); see the runs table.</p>"
+    notices = _notices(report, excluded, mixed)
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -381,7 +438,8 @@ def render(report: Report, directory: Path, out: Path) -> str:
             f"<script>{get_plotlyjs()}</script>",
             "</head><body>",
             f"<h1>pglab report: {html.escape(str(directory))}</h1>",
-            f"<p>{finished} finished runs of {len(report.runs)}.</p>" + (note if excluded else ""),
+            f"<p>{finished} finished runs of {len(report.runs)}.</p>",
+            *notices,
             f'<p class="methods">{html.escape(METHODS)}</p>',
             f'<nav>{nav}{sweep_link} <a href="#runs">runs</a></nav>',
             *sections,

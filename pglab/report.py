@@ -509,23 +509,46 @@ def _section(env: str, results: list[AgentResult], images: dict[str, Path]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _settings_table(by_group: dict[str, list[RunRecord]]) -> tuple[str, list[str]]:
-    """The groups' resolved settings side by side, differing fields marked; and the fields that differ
-    beyond the estimator (a field is the estimator's when every group that has it declares it so)."""
+@dataclass
+class SettingsComparison:
+    """The groups of one environment, their resolved settings side by side."""
+
+    labels: list[str]
+    rows: list[tuple[str, str, list[str]]]  # (field, "" | "estimator" | "beyond", one cell per group)
+    beyond: list[str]  # the fields that differ beyond the estimator
+
+
+def compare_settings(by_group: dict[str, list[RunRecord]]) -> SettingsComparison:
+    """Every field of the groups' settings with its value per group ("n/a" where a group has no such field),
+    marked "estimator" where it differs and every group having it declares it an estimator field, "beyond"
+    where it differs otherwise; report.md and report.html both show it."""
     labels = list(by_group)
     settings = {label: runs[0].settings for label, runs in by_group.items()}
     estimator = {label: runs[0].estimator_fields for label, runs in by_group.items()}
     differing = set(differing_fields(list(settings.values())))
     beyond = sorted(k for k in differing if not all(k in estimator[label] for label in labels if k in settings[label]))
+    rows = []
+    for key in sorted({k for s in settings.values() for k in s}):
+        mark = ("beyond" if key in beyond else "estimator") if key in differing else ""
+        rows.append(
+            (key, mark, [_value_text(settings[label][key]) if key in settings[label] else "n/a" for label in labels])
+        )
+    return SettingsComparison(labels, rows, beyond)
+
+
+def _settings_table(by_group: dict[str, list[RunRecord]]) -> tuple[str, list[str]]:
+    """The settings comparison as markdown, and the fields that differ beyond the estimator."""
+    comparison = compare_settings(by_group)
     lines = ["### Settings", "", "Every run's resolved settings (config.json) side by side; **≠** marks a field that "
              "differs between the groups above, *(estimator)* one that belongs to the estimators compared; "
              "n/a: the agent has no such field.", ""]  # fmt: skip
-    lines += ["| field | differs | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 2)]
-    for key in sorted({k for s in settings.values() for k in s}):
-        mark = ("**≠**" if key in beyond else "≠ *(estimator)*") if key in differing else ""
-        cells = [_value_text(settings[label][key]) if key in settings[label] else "n/a" for label in labels]
-        lines.append(f"| {key} | {mark} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n", beyond
+    lines += [
+        "| field | differs | " + " | ".join(comparison.labels) + " |",
+        "|" + "---|" * (len(comparison.labels) + 2),
+    ]
+    marks = {"": "", "estimator": "≠ *(estimator)*", "beyond": "**≠**"}
+    lines += [f"| {key} | {marks[mark]} | " + " | ".join(cells) + " |" for key, mark, cells in comparison.rows]
+    return "\n".join(lines) + "\n", comparison.beyond
 
 
 def _grid_settings(directory: Path) -> str:

@@ -10,7 +10,7 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from pglab.experiments import GridSpec
-from pglab.report import RETURN
+from pglab.report import FEW_SEEDS, RETURN, build_report
 from pglab.tuning import PointScore, SweepSpec, write_tuning
 from tests.browser import chromium, load
 from tests.helpers import read_json
@@ -139,3 +139,24 @@ def test_the_runs_table_links_every_run_s_files(grid: Path, report_html: Path):
         assert (run / name).resolve() in targets
     assert read_json(run / "summary.json")["status"] == "finished"
     assert not re.search(r"<script[^>]+src=", text)  # plotly.js is inlined: the page opens offline
+
+
+def test_groups_settings_and_caveats_are_report_md_s(tmp_path: Path):
+    """Runs of one agent at two learning rates are two groups, not one pool; the page says the folder is
+    mixed, marks the field, and warns about so few seeds, as report.md does."""
+    root = tmp_path / "mixed"
+    for agent, lr, seeds in (("alpha", 0.001, (0, 1)), ("alpha", 0.003, (0, 1)), ("beta", 0.001, (0, 1))):
+        for seed in seeds:
+            rows = [{"global_step": s, RETURN: 1000 * lr + seed} for s in (1000, 2000)]
+            run = write_run(root / "runs" / str(lr), "CartPole-v1", agent, seed, 1000 * lr + seed, rows)
+            config = read_json(run / "config.json") | {"hyperparameters": {"lr": lr, "tau": 1.0}}
+            (run / "config.json").write_text(json.dumps(config))
+    report = build_report(root, html=True)
+    page = report.files[-1].read_text()
+    labels = ["alpha [lr=0.001]", "alpha [lr=0.003]", "beta"]
+    assert [r.label for r in report.results] == labels
+    assert [t["y"] for t in embedded_figures(report.files[-1])["fig-0-iqm"]["data"]] == [[label] for label in labels]
+    assert "Mixed folder: runs compared below differ in more than the estimator" in page and "CartPole-v1: lr" in page
+    assert '<tr class="beyond"><td class="text">lr</td><td class="text">≠</td>' in page
+    assert "<details open><summary>Settings: 1 field differs between the groups (lr; beyond the estimator: lr)" in page
+    assert f"Fewer than {FEW_SEEDS} seeds behind 3 of 3 rows" in page

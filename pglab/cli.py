@@ -157,6 +157,13 @@ def cli() -> None:
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the update runs: auto takes a GPU when torch sees one; cuda without a GPU is an error.",
+)
+@click.option(
     "--grad-diagnostics-every",
     type=int,
     default=0,
@@ -191,6 +198,7 @@ def train(
     vectorization: str,
     checkpoint_every: int | None,
     progress: bool,
+    device: str,
     grad_diagnostics_every: int,
     resume_dir: str | None,
     trusted_modules: tuple[str, ...],
@@ -223,6 +231,7 @@ def train(
         capture_video=capture_video,
         vectorization=vectorization,
         progress=progress,
+        device=device,
         grad_diagnostics_every=grad_diagnostics_every,
         **_given(checkpoint_every=checkpoint_every),
     )
@@ -300,6 +309,9 @@ def _report(summary: dict[str, Any]) -> None:
 )
 @click.option("--grad-diagnostics-every", type=int, help="As for pglab train  [default: never].")
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True, help="As for pglab train.")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="As for pglab train, for every run  [default: auto]."
+)
 @_wandb_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def compare(
@@ -323,6 +335,7 @@ def compare(
     checkpoint_every: int | None,
     grad_diagnostics_every: int | None,
     tensorboard: bool,
+    device: str | None,
     progress: bool,
     **wandb_settings: str | None,
 ) -> None:
@@ -334,6 +347,10 @@ def compare(
     ctx = click.get_current_context()
     overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
     sweep = parse_sweep(sweeps) if sweeps else None
+    if device is not None:  # one line now rather than every run failing alike
+        from pglab.device import resolve_device
+
+        resolve_device(device)
     result = api.compare(
         parse_names(agents, "--agents"),
         parse_names(env_ids, "--envs"),
@@ -356,6 +373,7 @@ def compare(
             env_kwargs=merged_pairs(ctx, "env_kwargs", _parse_env_kwargs(env_kwargs)) or None,
             grad_diagnostics_every=grad_diagnostics_every,
             tensorboard=None if tensorboard else False,
+            device=device,
         ),
         command_toml=dumps(_resolved_options(ctx, sets=overrides)),
         **_given(checkpoint_every=checkpoint_every),

@@ -103,6 +103,12 @@ class RolloutBuffer:
         per_step = {f.name: getattr(self, f.name)[:steps] for f in fields(self) if not f.name.startswith("next_")}
         return RolloutBuffer(**per_step, next_features=self.next_features, next_timesteps=self.next_timesteps)
 
+    def to(self, device: torch.device) -> RolloutBuffer:
+        """This batch on ``device`` (itself when it is there already: the CPU learner copies nothing)."""
+        if self.features.device == device:
+            return self
+        return RolloutBuffer(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
+
     def grown(self, num_steps: int) -> RolloutBuffer:
         """A buffer of ``num_steps`` rows holding this one's rows at its start."""
         bigger = RolloutBuffer.allocate(num_steps, self.num_envs, tuple(self.features.shape[2:]), self.features.dtype)

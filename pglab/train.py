@@ -39,6 +39,7 @@ from pglab import envstate
 from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
 from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoint, save_checkpoint
 from pglab.configfile import train_config_toml
+from pglab.device import DEVICES, DeviceActor, move_agent, resolve_device
 from pglab.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
 from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
 from pglab.limits import check_run_memory, check_seed, fits_type, type_name
@@ -76,6 +77,7 @@ class TrainConfig:
     vectorization: str = "auto"
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
+    device: str = "auto"  # where the update runs (pglab.device): auto (a GPU if there is one), cpu, cuda
     progress: bool = True
     grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
     grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
@@ -100,6 +102,8 @@ class TrainConfig:
             raise ConfigError(f"--target-return must be a finite number; got {self.target_return}")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {self.protocol!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}; got {self.device!r}")
 
     @classmethod
     def from_resolved(cls, resolved: dict[str, Any], source: str = "config.json") -> TrainConfig:
@@ -157,6 +161,7 @@ class Run:
     run_dir: Path
     resolved: dict[str, Any]
     diagnostics: Any = None  # pglab.grads.TrainingDiagnostics when --grad-diagnostics-every is set
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # the learner's
     global_step: int = 0
     updates: int = 0
     wall_s: float = 0.0  # training time of earlier sessions of this run (resume)
@@ -169,6 +174,9 @@ class Run:
 
 def build_run(config: TrainConfig, run_dir: Path) -> Run:
     config.validate()
+    device = resolve_device(config.device)
+    if device.type != "cpu" and config.grad_diagnostics_every:
+        raise ConfigError("--grad-diagnostics-every measures on the CPU; train with --device cpu to use it")
     spec = get_agent(config.agent)
     overrides = dict(config.overrides)
     if config.num_envs is not None:
@@ -192,6 +200,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     )
     with torch.random.fork_rng(devices=[]):
         agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+    move_agent(agent, device)  # built on the CPU: the same initial weights on every device
     resolved = {
         **dataclasses.asdict(config),
         "num_envs": preset.num_envs,  # the effective value, not None for "the preset's"
@@ -199,6 +208,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
         "hyperparameters": preset.to_dict(),
         "estimator_fields": list(preset.estimator_fields),
         "env_preprocessing": preprocessing(config.env.rpartition(":")[2]),  # Atari's wrappers; None elsewhere
+        "learner_device": str(device),
         "observation_space": str(envs.single_observation_space),
         "action_space": str(envs.single_action_space),
         "versions": versions(),
@@ -212,7 +222,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
                 config.env, config.env_kwargs, agent, preset.gamma, config.grad_diagnostics_samples, config.seed
             )
     collector = Collector(envs, policy.encoder, preset.num_steps, preset.batch_episodes)
-    return Run(config, preset, envs, agent, collector, run_dir, resolved, diagnostics)
+    return Run(config, preset, envs, agent, collector, run_dir, resolved, diagnostics, device=device)
 
 
 def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -305,6 +315,8 @@ def resume(
         )
         run.collector.reset(config.seed + run.global_step)
     torch.set_rng_state(checkpoint["torch_rng"])
+    if run.device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(checkpoint["cuda_rng"], run.device)
     _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
     return run_loop(run)
 
@@ -375,6 +387,7 @@ def _sigint_handler(handler: _GracefulStop) -> Iterator[None]:
 def run_loop(run: Run) -> dict[str, Any]:
     """Collect, update, log, checkpoint until the step budget or the target return is reached."""
     config, collector, agent = run.config, run.collector, run.agent
+    actor = agent if run.device.type == "cpu" else DeviceActor(agent, run.device)
     per_update = run.steps_per_update
     # windows: whole updates, the budget rounded up to one; whole episodes: until the budget is passed
     budget = math.ceil(config.total_steps / per_update) * per_update if per_update else config.total_steps
@@ -393,11 +406,11 @@ def run_loop(run: Run) -> dict[str, Any]:
     try:
         with _sigint_handler(stop):
             while run.global_step < budget and not stop.requested:
-                batch = collector.collect(agent)
+                batch = collector.collect(actor)
                 update = run.updates
                 measure = run.diagnostics is not None and update % config.grad_diagnostics_every == 0
                 extra = run.diagnostics.measure(agent, update) if measure else {}  # before the update: same policy
-                metrics = {**agent.update(batch), **extra}
+                metrics = {**agent.update(batch.to(run.device)), **extra}
                 steps = batch.num_steps * batch.num_envs  # every step taken, masked ones included
                 previous_step, run.global_step, run.updates = run.global_step, run.global_step + steps, run.updates + 1
                 elapsed = time.perf_counter() - session_start
@@ -508,6 +521,7 @@ def _save(run: Run, wall_s: float) -> None:
             "wall_s": wall_s,
             "config_json": json.dumps(run.resolved),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(run.device) if run.device.type == "cuda" else None,
             "collector": run.collector.state_dict(),
             "env_state": envstate.capture(run.envs),
             "versions": versions(),

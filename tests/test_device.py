@@ -1,0 +1,45 @@
+"""--device: the learner on the CPU or a GPU; no test needs a GPU (``cuda`` is checked without one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pglab.device import resolve_device
+from pglab.rollout import RolloutBuffer
+from tests.helpers import read_json
+
+TINY = ("--total-steps", "512", "--wandb-mode", "disabled", "--no-progress")
+
+
+@pytest.fixture
+def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def test_auto_is_the_cpu_without_a_gpu(no_gpu):
+    assert resolve_device("auto") == torch.device("cpu") == resolve_device("cpu")
+
+
+def test_train_on_the_cpu_records_the_learner_device(tmp_path: Path, run_cli, no_gpu):
+    code, _, err = run_cli("train", "--device", "auto", "--run-dir", str(tmp_path / "r"), *TINY)
+    assert code == 0, err
+    config = read_json(tmp_path / "r" / "config.json")
+    assert config["device"] == "auto" and config["learner_device"] == "cpu"
+
+
+@pytest.mark.parametrize("command", [("train", "--run-dir"), ("compare", "--agents", "reinforce", "--envs",
+                                                                "CartPole-v1", "--out")])  # fmt: skip
+def test_cuda_without_a_gpu_is_one_line(tmp_path: Path, run_cli, no_gpu, command):
+    code, _, err = run_cli(*command, str(tmp_path / "r"), "--device", "cuda", *TINY)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --device cuda: torch ") and "use --device cpu" in lines[0]
+    assert not (tmp_path / "r" / "metrics.jsonl").exists()
+
+
+def test_a_batch_already_on_the_device_is_not_copied():
+    batch = RolloutBuffer.allocate(2, 3, (4,))
+    assert batch.to(torch.device("cpu")) is batch

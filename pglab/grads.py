@@ -54,6 +54,7 @@ from pglab.agent import OBJECTIVE_FINITE_HORIZON, Agent, resolve_preset
 from pglab.checkpoint import load_checkpoint
 from pglab.environment import make_vector_env, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError
+from pglab.limits import ENV_BYTES, available_memory, check_run_memory, check_seed, gigabytes
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.rollout import Collector, RolloutBuffer
@@ -65,6 +66,8 @@ REFERENCE_MODES = ("auto", "exact", "large-batch")
 CRITIC_MODES = ("trained", "oracle", "untrained")
 LARGE_BATCH_ESTIMATOR = "reinforce"  # plain REINFORCE: unbiased for what every score-function agent targets
 DEFAULT_OVERRIDES = {"normalize_advantages": "off"}
+
+MAX_ESTIMATES = 1_000_000  # gradient estimates (each a batch of episodes) one measurement may ask for
 
 
 @dataclass
@@ -106,6 +109,19 @@ class GradsConfig:
             raise ConfigError(f"--critic must be one of {', '.join(CRITIC_MODES)}; got {self.critic!r}")
         if self.horizon is not None and self.horizon < 1:
             raise ConfigError(f"--horizon must be at least 1; got {self.horizon}")
+        check_seed(self.seed)
+        for flag, count in (
+            ("--samples", self.samples),
+            ("--warmup", self.warmup),
+            ("--reference-samples", self.reference_samples),
+        ):
+            if count > MAX_ESTIMATES:  # each is a batch of episodes: more would run for days, not fail
+                raise ConfigError(f"{flag} must be at most {MAX_ESTIMATES:,}; got {count}")
+        if self.batch_episodes * ENV_BYTES > available_memory():
+            raise ConfigError(
+                f"--batch-episodes {self.batch_episodes:,} environments need more than the "
+                f"{gigabytes(available_memory())} of memory available; lower it"
+            )
 
     def make_kwargs(self) -> dict[str, Any]:
         """gym.make's arguments: ``env_kwargs``, with ``--horizon`` as the time limit."""
@@ -197,6 +213,8 @@ class _Lab:
         episodes = self.config.batch_episodes
         overrides = {**DEFAULT_OVERRIDES, **self.config.overrides, "num_envs": episodes, "batch_episodes": episodes}
         preset = resolve_preset(spec.preset, self.env_id, overrides)
+        space = self.envs.single_observation_space
+        check_run_memory(preset, gym.spaces.flatdim(space), int(self.envs.single_action_space.n))
         seed_everything(self.config.seed)  # as in training: the policy is built first from the seed
         policy = PolicyNetwork(
             self.envs.single_observation_space,

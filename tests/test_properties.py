@@ -16,9 +16,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
+import pglab
 from pglab.plugins import load_agents
 
 RUNS = itertools.count()
@@ -81,24 +83,75 @@ def _hang(signum: int, frame: Any) -> None:
 @settings(
     max_examples=30,
     deadline=None,  # timing is the alarm's business; the machine may be loaded
-    derandomize=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(args=train_arguments())
 def test_any_value_trains_or_fails_in_one_line(tmp_path: Path, run_cli, args: list[str]):
     run_dir = tmp_path / f"run{next(RUNS)}"  # a fresh directory for every example, repeats included
+    code, err = run_within_alarm(
+        run_cli,
+        ["train", "--env", "pglab/CategoricalBandit-v0", "--total-steps", "1", *args, "--run-dir", str(run_dir),
+         "--wandb-mode", "disabled", "--no-progress"],
+    )  # fmt: skip
+    assert_runs_or_one_line(code, err, args)
+
+
+def run_within_alarm(run_cli, args: list[str]) -> tuple[int, str]:
+    """``pglab ARGS`` in-process; a TimeoutError (a hang) if it has not returned within HANG_S."""
     previous = signal.signal(signal.SIGALRM, _hang)
     signal.alarm(HANG_S)
     try:
-        code, _, err = run_cli(
-            "train", "--env", "pglab/CategoricalBandit-v0", "--total-steps", "1", *args, "--run-dir", str(run_dir),
-            "--wandb-mode", "disabled", "--no-progress",
-        )  # fmt: skip
+        code, _, err = run_cli(*args)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    return code, err
+
+
+def assert_runs_or_one_line(code: int, err: str, args: list[str]) -> None:
+    """Exit 0, or exit 2 with one ``error:`` line (notes and warnings aside) and no traceback."""
     assert "Traceback" not in err, err
     if code != 0:
         lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("note:", "warning:"))]
         assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, code, err)
 
+
+
+@pytest.fixture(scope="module")
+def bandit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("bandit") / "run"
+    pglab.train(
+        agent="reinforce", env="pglab/CategoricalBandit-v0", total_steps=1, run_dir=str(run_dir),
+        wandb_mode="disabled", progress=False,
+    )  # fmt: skip
+    return run_dir
+
+
+# The numbers of `pglab grads` and `pglab eval`, drawn over the small budgets the command is given first.
+OTHER_NUMBERS = {
+    "grads": {
+        flag: INTS.map(str) for flag in ("--seed", "--samples", "--batch-episodes", "--warmup", "--reference-samples")
+    },
+    "eval": {"--seed": INTS.map(str), "--episodes": st.integers(-2, 8).map(str)},
+}
+
+
+@st.composite
+def other_arguments(draw: st.DrawFn) -> tuple[str, str, str]:
+    command = draw(st.sampled_from(sorted(OTHER_NUMBERS)))
+    flag = draw(st.sampled_from(sorted(OTHER_NUMBERS[command])))
+    return command, flag, draw(OTHER_NUMBERS[command][flag])
+
+
+@seed(11)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=other_arguments())
+def test_any_number_of_grads_or_eval_runs_or_fails_in_one_line(bandit_run: Path, tmp_path: Path, run_cli, drawn):
+    command, flag, value = drawn
+    if command == "grads":
+        args = ["grads", "--env", "pglab/CategoricalBandit-v0", "--agents", "reinforce", "--samples", "4",
+                "--batch-episodes", "2", "--warmup", "0", "--reference-samples", "4", "--out", str(tmp_path / "g")]
+    else:
+        args = ["eval", str(bandit_run), "--episodes", "2", "--json", str(tmp_path / "eval.json")]  # fmt: skip
+    code, err = run_within_alarm(run_cli, [*args, flag, value])
+    assert_runs_or_one_line(code, err, [command, flag, value])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 import sys
 import time
@@ -281,3 +282,19 @@ def test_a_checkpoint_whose_policy_exceeds_memory_is_refused(cartpole_run: Path,
     torch.save(checkpoint, run_dir / "checkpoint.pt")
     line = one_line_error(*run_cli("eval", str(run_dir))[::2])
     assert "the checkpoint's policy (hidden_sizes (1000000000000,)) needs" in line and "not loaded" in line
+
+
+def test_every_row_of_readmes_bad_input_table_names_a_test_that_exists():
+    """README's "Bad input, faults and hostile files" table: each row names the tests that back it."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("### Bad input, faults and hostile files")
+    rows = [line for line in readme[start : readme.index("\n## ", start)].splitlines() if line.startswith("| ")]
+    assert len(rows) > 20
+    for row in rows[2:]:  # the header and its rule aside
+        names = re.findall(r"`(test_\w+\.py)?::(test_\w+)`", row)
+        assert names, f"a row without a test: {row[:80]}"
+        file = None
+        for given_file, test in names:
+            file = given_file or file  # `::name` is in the file named before it
+            source = (Path(__file__).parent / file).read_text()
+            assert re.search(rf"def {test}\(", source), f"{file}::{test} does not exist"

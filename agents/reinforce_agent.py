@@ -61,6 +61,7 @@ class ReinforceAgent:
         self.baseline = baseline
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
         self.running_return: float | None = None
+        self._next_running_return: float | None = None  # the EMA after the batch being judged, until committed
         self.critic: torch.nn.Module | None = None
         self.critic_reads_time = False  # an oracle critic knows the steps left: it reads batch.timesteps
         if baseline in ("value", "optimal"):
@@ -101,7 +102,7 @@ class ReinforceAgent:
         returns = est.discounted_returns(batch.rewards, terminated, truncated, torch.zeros_like(batch.rewards), p.gamma)
         if self.baseline == "ema":
             baseline = 0.0 if self.running_return is None else self.running_return
-            self.running_return = est.ema(
+            self._next_running_return = est.ema(
                 self.running_return, float(est.masked_mean(returns, batch.valid)), p.ema_decay
             )
             return returns - baseline, None
@@ -128,7 +129,14 @@ class ReinforceAgent:
         """The surrogate ``update`` minimises, without the entropy bonus: minus its gradient is the
         agent's estimate of grad J. ``pglab grads`` differentiates it (pglab.grads.estimate_gradient);
         it fits no critic and steps no optimiser, but advances the EMA baseline as training would."""
-        return self._surrogate(batch)[0]
+        loss = self._surrogate(batch)[0]
+        self._advance_baseline()
+        return loss
+
+    def _advance_baseline(self) -> None:
+        """The EMA baseline takes in the judged batch's returns: only once the update is known to be finite."""
+        if self.baseline == "ema":
+            self.running_return = self._next_running_return
 
     def use_oracle_critic(self, critic: torch.nn.Module) -> None:
         """Judge with ``critic(features, timesteps)`` (pglab.exact.OracleCritic: the exact V with the steps
@@ -162,6 +170,7 @@ class ReinforceAgent:
             self.policy.parameters(),
             p.max_grad_norm,
         )
+        self._advance_baseline()  # after optimizer_step, which raises on a non-finite loss with nothing changed
         metrics.update(
             {
                 "losses/policy_loss": policy_loss.item(),

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from pglab.errors import CheckpointError
+from pglab.errors import CheckpointError, StorageError
 from pglab.limits import available_memory, gigabytes
 
 CHECKPOINT = "checkpoint.pt"  # its name inside a run directory
@@ -28,22 +28,32 @@ DEFAULT_CHECKPOINT_EVERY = 20_000
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename).
+
+    Any failure to write (a full disk: torch reports it as a RuntimeError whose context is the
+    OSError) removes the temporary file and raises a one-line StorageError; the previous
+    checkpoint is left intact.
+    """
     path = Path(path)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp_name = None
     try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(handle, "wb") as tmp:
             torch.save(payload, tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
-    except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise CheckpointError(
-            f"could not write {path}: {exc.strerror or exc}; the previous checkpoint is intact"
-        ) from exc
+    except (OSError, RuntimeError) as exc:
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        reason = cause.strerror or cause
+        raise StorageError(f"could not write {path}: {reason}; the previous checkpoint is intact") from exc
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        if tmp_name is not None:
+            Path(tmp_name).unlink(missing_ok=True)
         raise
 
 
@@ -83,6 +93,13 @@ def check_archive(path: Path) -> None:
             f"{path} would take {gigabytes(total)} to load, more than the {gigabytes(available_memory())} of "
             "memory available; not loaded"
         )
+
+
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or what torch's RuntimeError was raised while handling)."""
+    while exc is not None and not isinstance(exc, OSError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The ``pglab`` command line.
 
 Every problem the user can fix ends as one line on stderr, ``error: <what is wrong and how to fix
-it>``, and exit code 2; Ctrl-C ends with exit code 130 after the run has saved its checkpoint,
-summary and logs.
+it>``, and exit code 2; Ctrl-C ends with exit code 130 and one line saying truthfully what was
+saved (a run interrupted before its directory was written saved nothing).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from pglab.configfile import config_option, dumps, merged_pairs, option_key
-from pglab.errors import PglabError
+from pglab.errors import PglabError, RunInterrupted
 from pglab.preset import parse_assignments
 from pglab.runlog import WANDB_MODES, default_wandb_mode
 
@@ -171,6 +171,11 @@ def cli() -> None:
     help="Updates between measurements of the agent's gradient estimator (see pglab grads); 0: never.",
 )
 @click.option(
+    "--step-timeout",
+    type=float,
+    help="Seconds one environment step may take; a stuck environment then fails the run  [default: no limit].",
+)
+@click.option(
     "--resume",
     "resume_dir",
     type=click.Path(file_okay=False),
@@ -200,6 +205,7 @@ def train(
     progress: bool,
     device: str,
     grad_diagnostics_every: int,
+    step_timeout: float | None,
     resume_dir: str | None,
     trusted_modules: tuple[str, ...],
 ) -> None:
@@ -234,6 +240,7 @@ def train(
         device=device,
         grad_diagnostics_every=grad_diagnostics_every,
         **_given(checkpoint_every=checkpoint_every),
+        step_timeout=step_timeout,
     )
     _report(api.train(config))
 
@@ -308,6 +315,13 @@ def _report(summary: dict[str, Any]) -> None:
     "--checkpoint-every", type=int, help="Steps between checkpoints of a run; 0: only at its end  [default: 20000]."
 )
 @click.option("--grad-diagnostics-every", type=int, help="As for pglab train  [default: never].")
+@click.option(
+    "--step-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds one environment step may take; a stuck run fails and the grid goes on.",
+)
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True, help="As for pglab train.")
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="As for pglab train, for every run  [default: auto]."
@@ -334,6 +348,7 @@ def compare(
     name: str | None,
     checkpoint_every: int | None,
     grad_diagnostics_every: int | None,
+    step_timeout: float,
     tensorboard: bool,
     device: str | None,
     progress: bool,
@@ -375,6 +390,7 @@ def compare(
             tensorboard=None if tensorboard else False,
             device=device,
         ),
+        step_timeout=step_timeout,
         command_toml=dumps(_resolved_options(ctx, sets=overrides)),
         **_given(checkpoint_every=checkpoint_every),
         **wandb_settings,  # wandb_mode, wandb_project, wandb_entity
@@ -632,6 +648,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.Abort):
-        click.echo("interrupted: the checkpoint, summary and logs of the run were saved", err=True)
+    except (KeyboardInterrupt, click.Abort) as exc:
+        # click turns a KeyboardInterrupt (RunInterrupted included) into Abort, the original as its cause
+        saved = exc if isinstance(exc, RunInterrupted) else exc.__cause__
+        if isinstance(saved, RunInterrupted):
+            click.echo(f"interrupted: {saved}", err=True)
+        else:
+            click.echo("interrupted before anything was written: nothing was saved", err=True)
         sys.exit(130)

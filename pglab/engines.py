@@ -11,8 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from typing import Any
 
 from pglab.errors import ConfigError
@@ -22,6 +23,7 @@ ENGINES = ("local", "ray")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 Engine = Callable[..., Iterator[Outcome]]
+STOP_GRACE_S = 10.0  # after a second Ctrl-C, how long runs get to stop before their workers are killed
 
 _stop_event: Any = None  # set in each local worker: the grid was interrupted, start no new run
 
@@ -52,14 +54,15 @@ def _outcome(future: Future, task: RunTask) -> Outcome:
     try:
         return future.result()
     except Exception as exc:
-        return _crashed(task, exc, "resumed" if task.resume else "started")
+        return _crashed(task, exc, _action(task))
 
 
 def run_local(tasks: Sequence[RunTask], workers: int | None = None, address: str | None = None) -> Iterator[Outcome]:
     """Each run in its own process of a pool of ``workers`` (default: one per core).
 
     On Ctrl-C the running runs stop after their current update and save a checkpoint,
-    the queued ones are not started, and KeyboardInterrupt is raised once every outcome is in.
+    the queued ones are not started, and KeyboardInterrupt is raised once every outcome is in
+    (see :func:`_gather_after_interrupt` for runs that do not stop).
     """
     if not tasks:
         return
@@ -75,12 +78,49 @@ def run_local(tasks: Sequence[RunTask], workers: int | None = None, address: str
                 yield _outcome(future, futures[future])
         except KeyboardInterrupt:
             _stop_starting(stop, pending)
-            for future in pending:  # the running runs got the same Ctrl-C: they save and return soon
-                task = futures[future]
-                yield Outcome.of(task, "interrupted", "not started") if future.cancelled() else _outcome(future, task)
+            yield from _gather_after_interrupt(pool, futures, pending)
             raise
         finally:  # also when the caller stops iterating early: never run the rest behind its back
             _stop_starting(stop, pending)
+
+
+def _gather_after_interrupt(
+    pool: ProcessPoolExecutor, futures: dict[Future, RunTask], pending: set[Future]
+) -> list[Outcome]:
+    """Every pending run's outcome after Ctrl-C, gathered before any is yielded.
+
+    The running runs got the same Ctrl-C: they save and return soon. A further Ctrl-C, or a run still
+    running STOP_GRACE_S after it (stuck in its environment), has the workers killed: every child is
+    reaped, the run is recorded as interrupted and keeps its last checkpoint.
+    """
+    outcomes, remaining, deadline = [], set(pending), None
+    while remaining:
+        try:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = wait(remaining, timeout=timeout, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            if deadline is not None:
+                break  # a third Ctrl-C: at once
+            deadline = time.monotonic() + STOP_GRACE_S
+            continue
+        if not done:
+            break
+        for future in done:
+            remaining.discard(future)
+            task = futures[future]
+            outcomes.append(
+                Outcome.of(task, "interrupted", "not started") if future.cancelled() else _outcome(future, task)
+            )
+    if remaining:
+        for process in list(pool._processes.values()):  # the pool's own workers: no public handle on a stuck one
+            process.kill()
+        reason = "its worker was killed: the run did not stop after Ctrl-C (stuck?); its last checkpoint is kept"
+        outcomes += [Outcome.of(futures[f], "interrupted", _action(futures[f]), error=reason) for f in remaining]
+    return outcomes
+
+
+def _action(task: RunTask) -> str:
+    return "resumed" if task.resume else "started"
 
 
 def _stop_starting(stop: Any, pending: set[Future]) -> None:
@@ -150,7 +190,7 @@ def run_ray(tasks: Sequence[RunTask], workers: int | None = None, address: str |
             try:
                 yield ray.get(ref)
             except Exception as exc:
-                yield _crashed(task, exc, "resumed" if task.resume else "started")
+                yield _crashed(task, exc, _action(task))
     except KeyboardInterrupt:
         for ref in in_flight:
             ray.cancel(ref)

@@ -25,3 +25,19 @@ class NonFiniteLossError(PglabError):
 
 class EnvironmentStepError(PglabError):
     """The environment raised while stepping; the run stops and keeps its last checkpoint."""
+
+
+class RunDirectoryError(PglabError):
+    """A run directory in use by another pglab process, or a folder that is not a pglab run."""
+
+
+class StorageError(PglabError):
+    """A file of a run could not be written (disk full, no permission); nothing half-written is left."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a command; the message says truthfully what was saved and how to continue."""
+
+
+class StepTimeoutError(PglabError):
+    """An environment step took longer than --step-timeout: the environment is stuck (or slower than allowed)."""

@@ -6,6 +6,7 @@ returns are independent draws and the confidence interval (Student's t) is hones
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import warnings
@@ -23,6 +24,7 @@ from pglab.environment import make_env, refuse_unnamed_module, resolve_env_id
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
 from pglab.limits import available_memory, check_seed, fits_type, gigabytes, network_bytes, type_name
 from pglab.policy import PolicyNetwork
+from pglab.rundir import DirectoryLock, is_pglab_run
 from pglab.runlog import write_json
 from pglab.video import finish_recording, record_first_episode, video_unavailable
 
@@ -169,15 +171,21 @@ def default_result_path(checkpoint: Path, greedy: bool, env_id: str | None) -> P
 
 
 def evaluate_and_save(source: str | Path, json_path: str | Path | None = None, **options: Any) -> dict[str, Any]:
-    """:func:`evaluate`, then write the result as JSON (default: :func:`default_result_path`)."""
-    result = evaluate(source, **options)
+    """:func:`evaluate`, then write the result as JSON (default: :func:`default_result_path`).
+
+    Writing into a run directory takes its lock (:mod:`pglab.rundir`) for the whole evaluation:
+    never beside a training or another writer that is still writing there.
+    """
     path = (
         Path(json_path)
         if json_path
-        else default_result_path(Path(result["checkpoint"]), result["greedy"], options.get("env_id"))
+        else default_result_path(locate_checkpoint(source), bool(options.get("greedy")), options.get("env_id"))
     )
-    result["json"] = str(path)
-    write_json(path, result)
+    into_a_run = path.parent.is_dir() and is_pglab_run(path.parent)
+    with DirectoryLock(path.parent, "eval") if into_a_run else contextlib.nullcontext():
+        result = evaluate(source, **options)
+        result["json"] = str(path)
+        write_json(path, result)
     return result
 
 

@@ -14,6 +14,7 @@ runs themselves are executed by an engine (:mod:`pglab.engines`): a local proces
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
-from pglab.errors import ConfigError
+from pglab.errors import ConfigError, RunInterrupted
 from pglab.progress import Progress
 from pglab.runlog import write_json, write_text_atomic
 
 FINISHED = "finished"
+DEFAULT_STEP_TIMEOUT = 60.0  # far above any step of a working environment, short enough not to stall a grid
 # TrainConfig fields a grid sets itself; GridSpec.train_options may set any other one
 GRID_FIELDS = frozenset(
     [
@@ -48,6 +50,7 @@ GRID_FIELDS = frozenset(
         "wandb_entity",
         "wandb_group",
         "checkpoint_every",
+        "step_timeout",
         "torch_threads",
         "progress",
     ]
@@ -100,6 +103,7 @@ class GridSpec:
     target_return: float | None = None
     name: str | None = None  # the W&B group; default: the name of the output directory
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
+    step_timeout: float | None = DEFAULT_STEP_TIMEOUT  # seconds an environment step may take (a stuck run fails)
     wandb_mode: str = "offline"
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
@@ -151,6 +155,7 @@ class GridSpec:
                     wandb_entity=self.wandb_entity,
                     wandb_group=self.group,
                     checkpoint_every=self.checkpoint_every,
+                    step_timeout=self.step_timeout,
                     torch_threads=1,
                     progress=False,
                     **self.train_options,
@@ -435,15 +440,31 @@ def run_grid(
     total = len(tasks) + len(finished)
     bar = Progress(total=total, initial=len(finished), unit="run", enabled=progress)
     bar.update(0, done=counts["done"], failed=0, left=len(tasks))
+
+    def record(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        status.record(outcome)
+        counts["done"] += outcome.status == FINISHED
+        counts["failed"] += outcome.failed
+        bar.update(1, done=counts["done"], failed=counts["failed"], left=total - len(outcomes))
+        if outcome.error:
+            bar.write(f"{outcome.run}: {outcome.status}: {outcome.error}")
+
+    running = run_tasks(tasks, workers=workers, address=ray_address)
     try:
-        for outcome in run_tasks(tasks, workers=workers, address=ray_address):
-            outcomes.append(outcome)
-            status.record(outcome)
-            counts["done"] += outcome.status == FINISHED
-            counts["failed"] += outcome.failed
-            bar.update(1, done=counts["done"], failed=counts["failed"], left=total - len(outcomes))
-            if outcome.error:
-                bar.write(f"{outcome.run}: {outcome.status}: {outcome.error}")
+        for outcome in running:
+            record(outcome)
+    except KeyboardInterrupt:
+        # Ctrl-C reached either the engine (which then reported every run still pending and ended) or
+        # this loop, between two outcomes: then the engine is told, and reports them now.
+        with contextlib.suppress(KeyboardInterrupt, StopIteration):
+            record(running.throw(KeyboardInterrupt()))
+            for outcome in running:
+                record(outcome)
+        raise RunInterrupted(
+            f"{out / 'status.json'} records every run; the running runs saved their checkpoints; "
+            "rerun the same command to continue the grid"
+        ) from None
     finally:
         bar.close()
     return GridResult(outcomes)

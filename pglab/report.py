@@ -32,6 +32,7 @@ import numpy as np
 from pglab import stats
 from pglab.errors import ConfigError
 from pglab.runlist import metrics_row, read_json, run_directories
+from pglab.runlog import note
 
 RETURN = "charts/episodic_return"
 FEW_SEEDS = 5  # statistics over fewer seeds carry a caveat
@@ -180,15 +181,19 @@ def _read_curves(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         lines = path.read_text().splitlines()
     except OSError:
         return {}
+    cut = []
     for number, line in enumerate(lines, 1):
         row = metrics_row(line, path, number)
-        if row is None:
-            continue  # a row cut short by a killed run
+        if row is None:  # a row cut short by a kill or a full disk: kept in the file, left out of the curves
+            cut.append(str(number))
+            continue
         for key, value in row.items():
             if (key == RETURN or key.startswith(GRADS_PREFIX)) and isinstance(value, (int, float)):
                 steps, values = series.setdefault(key, ([], []))
                 steps.append(float(row["global_step"]))
                 values.append(float(value))
+    if cut:
+        note(f"{path}: line {', '.join(cut)} cut mid-write, left out of the curves (the file is left as it is)")
     return {key: (np.array(steps), np.array(values)) for key, (steps, values) in series.items()}
 
 

@@ -27,6 +27,7 @@ its first step): the ``t`` of gamma^t weighting and of a critic that knows the s
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
@@ -35,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglab.errors import EnvironmentStepError
+from pglab.errors import EnvironmentStepError, StepTimeoutError
 from pglab.policy import ObservationEncoder
 
 
@@ -65,6 +66,7 @@ class RolloutBuffer:
     ) -> RolloutBuffer:
         """Zeroed storage for features of one observation's ``feature_shape`` and ``dtype``: float vectors
         (``ObservationEncoder.shape`` is (width,)), or images kept in their own dtype (uint8, bool)."""
+
         # Per-step flags and rewards are tensors sharing memory with numpy arrays (torch.from_numpy),
         # so the collector writes the environment's numpy output with a plain numpy assignment.
         def shared(dtype: type) -> torch.Tensor:
@@ -192,6 +194,7 @@ class Collector:
         self._resetting = np.zeros(envs.num_envs, dtype=bool)
         self._timesteps = np.zeros(envs.num_envs, dtype=np.int64)
         self._fresh = False  # whole episodes: the environments were just reset, no need to reset again
+        self.step_started: float | None = None  # time.monotonic() while an environment step runs, else None
 
     def reset(self, seed: int) -> None:
         observations, _ = self.envs.reset(seed=seed)
@@ -281,10 +284,15 @@ class Collector:
         timesteps_np[t] = self._timesteps
         actions = actor.act(self._features).numpy()
         self._actions[t] = actions
+        self.step_started = time.monotonic()  # read by train's --step-timeout watchdog
         try:
             observations, rewards, terminated, truncated, info = self.envs.step(actions)
+        except StepTimeoutError:
+            raise
         except Exception as exc:
             raise EnvironmentStepError(f"the environment raised {type(exc).__name__}: {exc}") from exc
+        finally:
+            self.step_started = None
         rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
         # after an autoreset step the next episode's first step comes, at timestep 0
         self._timesteps = np.where(self._resetting, 0, self._timesteps + 1)

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import json
 import math
+import netrc
 import os
 import queue
 import signal
@@ -28,7 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pglab.errors import StorageError
+
 WANDB_MODES = ("disabled", "offline", "online")
+# Online, training waits this long for W&B to start (W&B retries an unreachable server for minutes).
+ONLINE_START_WAIT_S = 5.0
 FINISH_TIMEOUT_S = 600  # the longest the end of a run waits for W&B to write (or upload) its run out
 _WANDB_MODE_ALIASES = {"dryrun": "offline", "run": "online"}  # older spellings wandb itself accepts
 
@@ -64,6 +69,11 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def note(message: str) -> None:
+    """One ``note: ...`` line on stderr: what pglab did that the user did not ask for in so many words."""
+    print(f"note: {message}", file=sys.stderr)
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with every NaN or infinite float (also inside dicts, lists and tuples) replaced by None.
 
@@ -87,10 +97,18 @@ def dumps(data: Any, **kwargs: Any) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path``'s content all at once (temporary file, then rename): a crash never leaves half a file."""
+    """Replace ``path``'s content all at once (temporary file, fsync, rename): a crash or a full disk
+    never leaves half a file, and no temporary file stays behind. A failure is a one-line StorageError."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"could not write {path}: {exc.strerror or exc}") from exc
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -124,7 +142,12 @@ class RunLog:
     ):
         self.run_dir = run_dir
         self.metrics_path = run_dir / "metrics.jsonl"
-        self._metrics = self.metrics_path.open("a", buffering=1)
+        # Appended with os.write, so that a failed write (a full disk) can be cut back to the last whole row.
+        try:
+            self._metrics = os.open(self.metrics_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"could not open {self.metrics_path}: {exc.strerror or exc}") from exc
+        self._metrics_size = os.fstat(self._metrics).st_size
         self._tensorboard: Any = None
         if tensorboard:
             self._tensorboard = self._tensorboard_call("start", _open_tensorboard, run_dir, start_step)
@@ -136,18 +159,31 @@ class RunLog:
                 warn(f"W&B could not start ({type(exc).__name__}: {exc}); metrics.jsonl still has everything")
             else:
                 self._wandb.start(config, wandb_mode, wandb_settings, run_dir)
-                if wandb_mode == "online":
-                    self._wandb.wait_started()
+                if wandb_mode == "online" and not self._wandb.wait_started(_online_start_wait()):
+                    warn(
+                        f"W&B has not started within {ONLINE_START_WAIT_S:.0f} s (no network?); training goes on, "
+                        "W&B gets every row if it starts later; metrics.jsonl has everything"
+                    )
 
     def log(self, row: dict[str, Any]) -> None:
-        """Write one row (it must contain ``global_step``)."""
+        """Write one row (it must contain ``global_step``); a failed write leaves no part of it behind."""
         line = dumps(row)
-        self._metrics.write(line + "\n")
+        self._append((line + "\n").encode())
         if self._tensorboard is not None:
             self._tensorboard_call("logging", self._tensorboard.log, row, time.time())
         if self._wandb is not None:
             # The row's own time, so that W&B's time axes stay true for rows that waited for its start.
             self._wandb.send(f'{{"t": {time.time()!r}, "row": {line}}}')
+
+    def _append(self, data: bytes) -> None:
+        written = 0
+        try:
+            while written < len(data):  # a write to a nearly full disk may write part of the row, then fail
+                written += os.write(self._metrics, data[written:])
+        except OSError as exc:
+            os.ftruncate(self._metrics, self._metrics_size)  # metrics.jsonl ends with its last whole row again
+            raise StorageError(f"could not write {self.metrics_path}: {exc.strerror or exc}") from exc
+        self._metrics_size += written
 
     def _tensorboard_call(self, what: str, call: Any, *args: Any) -> Any:
         """``call(*args)``; if it raises, warn once and go on without TensorBoard for the rest of the run."""
@@ -171,7 +207,7 @@ class RunLog:
         ``checkpoint`` (when it exists) is logged as a ``model`` artifact named ``model-<run id>``.
         Returns once the W&B process has written its run directory out.
         """
-        self._metrics.close()
+        os.close(self._metrics)
         if self._tensorboard is not None:
             self._tensorboard_call("closing", self._tensorboard.close)
         if self._wandb is None:
@@ -184,6 +220,18 @@ class RunLog:
         }
         self._wandb.send(dumps({"close": closing}))
         self._wandb.close()
+
+
+def _online_start_wait() -> float | None:
+    """How long training waits for an online W&B start: no limit while W&B may be asking for a login
+    at the terminal (that prompt must come before training), else ONLINE_START_WAIT_S."""
+    if os.environ.get("WANDB_API_KEY") or sys.stdin is None or not sys.stdin.isatty():
+        return ONLINE_START_WAIT_S
+    try:
+        known = netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        known = False
+    return ONLINE_START_WAIT_S if known else None
 
 
 class _WandbProcess:
@@ -213,6 +261,7 @@ class _WandbProcess:
             os.close(read_end)
         # W&B reads its settings from the environment when it starts: a changed one needs a new process.
         self._owner = (os.getpid(), dict(os.environ))
+        self._mode = "offline"
         self._pipe = os.fdopen(write_end, "w", encoding="utf-8")
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._started = threading.Event()
@@ -236,6 +285,7 @@ class _WandbProcess:
         return self._process.poll() is None and self._reader.is_alive()
 
     def start(self, config: dict[str, Any], mode: str, settings: dict[str, Any], run_dir: Path) -> None:
+        self._mode = mode
         self._started.clear()
         self._closed.clear()
         start = {"config": config, "mode": mode, "settings": settings, "run_dir": str(run_dir)}
@@ -244,9 +294,9 @@ class _WandbProcess:
     def send(self, line: str) -> None:
         self._queue.put(line)
 
-    def wait_started(self) -> None:
-        """Until W&B has started or failed to (its warning is printed then)."""
-        self._started.wait()
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Until W&B has started or failed to (its warning is printed then), or ``timeout`` s; False on timeout."""
+        return self._started.wait(timeout)
 
     def _write(self) -> None:
         try:
@@ -274,8 +324,12 @@ class _WandbProcess:
 
     def close(self) -> None:
         """Waits for the W&B process to write the run out, then keeps it for this process's next run."""
-        if not self._closed.wait(timeout=FINISH_TIMEOUT_S):
-            warn(f"W&B did not finish within {FINISH_TIMEOUT_S} s and was stopped; metrics.jsonl has everything")
+        # Online, a W&B that never started (an unreachable server) gets a short grace, not the time to upload
+        # a run; its warning was printed when training went on without it.
+        unreachable = self._mode == "online" and not self._started.is_set()
+        if not self._closed.wait(timeout=ONLINE_START_WAIT_S if unreachable else FINISH_TIMEOUT_S):
+            if not unreachable:
+                warn(f"W&B did not finish within {FINISH_TIMEOUT_S} s and was stopped; metrics.jsonl has everything")
             self._process.kill()
         if self.alive():
             _WandbProcess._idle = self

@@ -12,9 +12,11 @@ update (a second Ctrl-C stops at once), so the checkpoint written then is exact.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import platform
 import random
 import re
@@ -41,14 +43,23 @@ from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoi
 from pglab.configfile import train_config_toml
 from pglab.device import DEVICES, DeviceActor, move_agent, resolve_device
 from pglab.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
-from pglab.errors import CheckpointError, ConfigError, NonFiniteLossError
+from pglab.errors import (
+    CheckpointError,
+    ConfigError,
+    NonFiniteLossError,
+    PglabError,
+    RunInterrupted,
+    StepTimeoutError,
+    StorageError,
+)
 from pglab.limits import check_run_memory, check_seed, fits_type, type_name
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
 from pglab.progress import Progress
 from pglab.rollout import Collector
+from pglab.rundir import DirectoryLock, check_new_run_dir
 from pglab.runlist import metrics_row
-from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, warn, write_json, write_text_atomic
+from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, note, warn, write_json, write_text_atomic
 from pglab.video import video_unavailable
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
@@ -80,6 +91,7 @@ class TrainConfig:
     device: str = "auto"  # where the update runs (pglab.device): auto (a GPU if there is one), cpu, cuda
     progress: bool = True
     grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
+    step_timeout: float | None = None  # seconds one environment step may take before the run fails; None: no limit
     grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
     tensorboard: bool = True  # every metrics row also as TensorBoard scalars in the run directory (pglab.tblog)
     capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
@@ -94,6 +106,8 @@ class TrainConfig:
             raise ConfigError(f"--wandb-mode must be one of {', '.join(WANDB_MODES)}; got {self.wandb_mode!r}")
         if self.vectorization not in VECTORIZATION_MODES:
             raise ConfigError(f"--vectorization must be one of {', '.join(VECTORIZATION_MODES)}")
+        if self.step_timeout is not None and not (math.isfinite(self.step_timeout) and self.step_timeout > 0):
+            raise ConfigError(f"--step-timeout must be a positive number of seconds; got {self.step_timeout}")
         if self.checkpoint_every < 0:
             raise ConfigError(f"--checkpoint-every must be >= 0; got {self.checkpoint_every}")
         if self.grad_diagnostics_every < 0:
@@ -165,6 +179,7 @@ class Run:
     global_step: int = 0
     updates: int = 0
     wall_s: float = 0.0  # training time of earlier sessions of this run (resume)
+    checkpoint_step: int | None = None  # the step of the checkpoint on disk; None: none written yet
 
     @property
     def steps_per_update(self) -> int | None:
@@ -234,8 +249,7 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
     config = config or TrainConfig(**kwargs)
     config.validate()
     run_dir = Path(config.run_dir) if config.run_dir else default_run_dir(config)
-    if (run_dir / "metrics.jsonl").exists():
-        raise ConfigError(f"{run_dir} already holds a run; choose another --run-dir, or continue it with --resume")
+    check_new_run_dir(run_dir)  # before building anything: a wrong --run-dir is refused at once
     if config.capture_video and (reason := video_unavailable()):
         warn(f"--capture-video: {reason}; the run goes on without a video")
         config = dataclasses.replace(config, capture_video=False)
@@ -248,11 +262,19 @@ def train(config: TrainConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         wandb_tags=tuple(config.wandb_tags) or (config.agent, config.env),
     )
     run = build_run(config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", run.resolved)
-    write_text_atomic(run_dir / "config.toml", train_config_toml(dataclasses.asdict(config)))
-    run.collector.reset(config.seed)
-    return run_loop(run)
+    try:
+        lock = DirectoryLock(run_dir, "train").acquire()
+    except BaseException:
+        _close(run)
+        raise
+    try:
+        check_new_run_dir(run_dir)  # again, under the lock: no other process started a run here meanwhile
+        write_json(run_dir / "config.json", run.resolved)
+        write_text_atomic(run_dir / "config.toml", train_config_toml(dataclasses.asdict(config)))
+        run.collector.reset(config.seed)
+        return run_loop(run)
+    finally:
+        lock.release()
 
 
 def read_run_config(run_dir: Path) -> TrainConfig:
@@ -280,45 +302,69 @@ def resume(
     """Continue the run in ``run_dir`` from its last checkpoint; returns the final summary.
 
     The metrics rows logged after that checkpoint are dropped and produced again, so metrics.jsonl
-    ends with no duplicate and no missing step. An environment ``module:EnvId`` in config.json is
+    ends with no duplicate and no missing step. A run that stopped before its first checkpoint (a
+    full disk, a crash) starts again from step 0 with its own configuration, which produces the same
+    numbers, and says so in one line. An environment ``module:EnvId`` in config.json is
     made only if ``module`` is in ``trusted_modules`` (``--trust-env-module``) or already imported:
     resuming a run directory never runs code it carries.
     """
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     refuse_unnamed_module(config.env, str(run_dir / "config.json"), trusted_modules)
-    config.run_dir, config.progress = str(run_dir), progress
-    if total_steps is not None:
-        config.total_steps = total_steps
-    config.validate()  # an edited config.json is refused even when there is nothing left to train
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
-    _check_compatible(checkpoint, dataclasses.asdict(config), keys=("agent", "env"))
-    if (finished := _finished_summary(run_dir)) is not None and total_steps is None:
-        print(
-            f"note: {run_dir} finished at step {finished['global_step']}; nothing to resume "
-            "(give --total-steps to train it for longer)",
-            file=sys.stderr,
-        )
-        return finished
-    run = build_run(config, run_dir)
+    with DirectoryLock(run_dir, "resume"):
+        config.run_dir, config.progress = str(run_dir), progress
+        if total_steps is not None:
+            config.total_steps = total_steps
+        config.validate()  # an edited config.json is refused even when there is nothing left to train
+        checkpoint = load_checkpoint(run_dir / CHECKPOINT) if (run_dir / CHECKPOINT).exists() else None
+        if checkpoint is not None:
+            _check_compatible(checkpoint, dataclasses.asdict(config), keys=("agent", "env"))
+        if (finished := _finished_summary(run_dir)) is not None and total_steps is None:
+            note(
+                f"{run_dir} finished at step {finished['global_step']}; nothing to resume "
+                "(give --total-steps to train it for longer)"
+            )
+            return finished
+        run = build_run(config, run_dir)
+        try:
+            if checkpoint is None:
+                note(f"{run_dir} has no checkpoint (the run stopped before its first); it starts again from step 0")
+                run.collector.reset(config.seed)
+            else:
+                _restore(run, checkpoint)
+            _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
+        except BaseException:
+            _close(run)
+            raise
+        return run_loop(run)
+
+
+def _restore(run: Run, checkpoint: dict[str, Any]) -> None:
+    """Put the agent, the collector, the environments and torch's RNG back where the checkpoint left them."""
     _check_compatible(checkpoint, run.resolved)
     run.agent.load_state_dict(checkpoint["agent"])
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
     run.updates = int(checkpoint.get("updates", run.global_step // (run.steps_per_update or 1)))
+    run.checkpoint_step = run.global_step
     run.collector.load_state_dict(checkpoint["collector"])
     if checkpoint["env_state"] is not None:
         envstate.restore(run.envs, checkpoint["env_state"])
     else:
-        print(
-            f"note: {config.env}'s state could not be saved; the episodes in flight restart on resume",
-            file=sys.stderr,
-        )
-        run.collector.reset(config.seed + run.global_step)
+        note(f"{run.config.env}'s state could not be saved; the episodes in flight restart on resume")
+        run.collector.reset(run.config.seed + run.global_step)
     torch.set_rng_state(checkpoint["torch_rng"])
     if run.device.type == "cuda" and checkpoint.get("cuda_rng") is not None:
         torch.cuda.set_rng_state(checkpoint["cuda_rng"], run.device)
-    _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
-    return run_loop(run)
+
+
+def _close(run: Run, terminate: bool = False) -> None:
+    """Close the environments; ``terminate``: end their worker processes without waiting (a stuck step)."""
+    if terminate and isinstance(run.envs, gym.vector.AsyncVectorEnv):
+        run.envs.close(terminate=True)
+    else:
+        run.envs.close()
+    if run.diagnostics is not None:
+        run.diagnostics.close()
 
 
 def _finished_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -346,16 +392,26 @@ def _check_compatible(
 
 
 def _truncate_metrics(path: Path, global_step: int) -> None:
-    """Keep the rows up to ``global_step`` (a row cut short by a kill is dropped too), atomically."""
+    """Keep the rows up to ``global_step``, atomically; the rows after it are produced again.
+
+    A line cut mid-write (a kill, a full disk) is moved to metrics.quarantine.txt beside it, with one
+    line saying so: never dropped without a word.
+    """
     if not path.exists():
         return
-    kept = []
+    kept, cut = [], []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         row = metrics_row(line, path, number)
         if row is None:
-            continue  # the last line of a process killed mid-write
-        if row["global_step"] <= global_step:
+            cut.append((number, line))
+        elif row["global_step"] <= global_step:
             kept.append(line)
+    if cut:
+        quarantine = path.with_name("metrics.quarantine.txt")
+        with quarantine.open("a") as handle:
+            handle.writelines(f"{path.name}:{number}: {line}\n" for number, line in cut)
+        numbers = ", ".join(str(number) for number, _ in cut[:5]) + (", ..." if len(cut) > 5 else "")
+        note(f"{len(cut)} line(s) of {path} cut mid-write (line {numbers}) moved to {quarantine}")
     write_text_atomic(path, "".join(line + "\n" for line in kept))
 
 
@@ -391,6 +447,11 @@ def run_loop(run: Run) -> dict[str, Any]:
     per_update = run.steps_per_update
     # windows: whole updates, the budget rounded up to one; whole episodes: until the budget is passed
     budget = math.ceil(config.total_steps / per_update) * per_update if per_update else config.total_steps
+    if per_update and budget != config.total_steps:  # every printed number stays true: say what will run
+        note(
+            f"the run takes {budget} steps, not {config.total_steps}: it trains on whole batches of num_envs "
+            f"{run.preset.num_envs} x num_steps {run.preset.num_steps} = {per_update} steps"
+        )
     log = RunLog(
         run.run_dir,
         run.resolved,
@@ -404,13 +465,24 @@ def run_loop(run: Run) -> dict[str, Any]:
     solved_at_step = solved_at_wall_s = None
     stop, status, error = _GracefulStop(), "running", None
     try:
-        with _sigint_handler(stop):
+        # Until this session ends, summary.json says "running": a killed session never leaves the
+        # "finished" of an earlier one behind for report or compare to trust.
+        write_json(run.run_dir / "summary.json", _summary(run, status, run.wall_s, None, None))
+        with _sigint_handler(stop), _StepWatchdog(run):
             while run.global_step < budget and not stop.requested:
+                # What the update may change, kept so that a non-finite update changes nothing: the batch
+                # is discarded (its steps and episodes are not counted) and the checkpoint is the last good state.
+                agent_state, stats_state = _detached_copy(agent.state_dict()), collector.stats.state_dict()
                 batch = collector.collect(actor)
                 update = run.updates
                 measure = run.diagnostics is not None and update % config.grad_diagnostics_every == 0
                 extra = run.diagnostics.measure(agent, update) if measure else {}  # before the update: same policy
-                metrics = {**agent.update(batch.to(run.device)), **extra}
+                try:
+                    metrics = {**agent.update(batch.to(run.device)), **extra}
+                except NonFiniteLossError:
+                    agent.load_state_dict(agent_state)
+                    collector.stats.load_state_dict(stats_state)
+                    raise
                 steps = batch.num_steps * batch.num_envs  # every step taken, masked ones included
                 previous_step, run.global_step, run.updates = run.global_step, run.global_step + steps, run.updates + 1
                 elapsed = time.perf_counter() - session_start
@@ -427,33 +499,127 @@ def run_loop(run: Run) -> dict[str, Any]:
         status = "interrupted" if stop.requested else "finished"
     except KeyboardInterrupt:
         status = "killed"  # a second Ctrl-C, mid-update: the last checkpoint stays as it is
-        raise
-    except NonFiniteLossError:
-        status = "diverged"  # raised before any parameter changed: the weights are the last good ones
-        raise
-    except BaseException:
-        status = "failed"  # e.g. the environment raised: the last checkpoint stays as it is
-        raise
-    finally:
-        bar.close()
-        wall_s = run.wall_s + time.perf_counter() - session_start
-        if status in ("finished", "interrupted", "diverged"):
-            try:
-                _save(run, wall_s)
-            except CheckpointError as exc:
-                status, error = "failed", exc
-        summary = _summary(run, status, wall_s, solved_at_step, solved_at_wall_s)
+    except NonFiniteLossError as exc:
+        status, error = "diverged", exc  # the agent is as it was before the batch: its weights are the last good ones
+    except StorageError as exc:  # a full disk: nothing half-written is left, the last checkpoint stays as it is
+        status, error = "failed", StorageError(f"{exc}; free some space, then run pglab train --resume {run.run_dir}")
+    except BaseException as exc:
+        status, error = "failed", exc  # e.g. the environment raised: the last checkpoint stays as it is
+    bar.close()
+    wall_s = run.wall_s + time.perf_counter() - session_start
+    if status in ("finished", "interrupted", "diverged"):
+        try:
+            _save(run, wall_s)
+        except StorageError as exc:
+            status, error = "failed", exc
+    summary = _summary(run, status, wall_s, solved_at_step, solved_at_wall_s, error)
+    try:
         write_json(run.run_dir / "summary.json", summary)
-        video = _eval_video(run) if config.capture_video and status == "finished" else None
-        log.close(summary, 0 if status == "finished" else 1, checkpoint=run.run_dir / CHECKPOINT, video=video)
-        run.envs.close()
-        if run.diagnostics is not None:
-            run.diagnostics.close()
+    except StorageError as exc:
+        error = error or exc  # the first failure is the one to report
+    video = _eval_video(run) if config.capture_video and status == "finished" else None
+    log.close(summary, 0 if status == "finished" else 1, checkpoint=run.run_dir / CHECKPOINT, video=video)
+    _close(run, terminate=isinstance(error, StepTimeoutError))
     if error is not None:
         raise error
-    if status == "interrupted":
-        raise KeyboardInterrupt
+    if status in ("interrupted", "killed"):
+        raise RunInterrupted(_what_was_saved(run))
     return summary
+
+
+class _StepWatchdog:
+    """``--step-timeout``: a run whose environment step takes longer than that fails, with the reason.
+
+    A thread watches :attr:`Collector.step_started`. When a step overruns, it signals the main thread,
+    whose handler raises StepTimeoutError inside the stuck step (Python code, sleeps and waits on a
+    subprocess are interrupted at once): the run ends as failed, its last checkpoint kept. A step stuck
+    in native code never returns to Python, so no handler can run: after a grace period the watchdog
+    writes the run's summary as failed itself and ends the process with exit code 2 (in a grid, the
+    worker process: the grid records the run as failed and goes on). Signals reach the main thread only:
+    called from another thread, the run has no watchdog.
+    """
+
+    SIGNAL = signal.SIGUSR1  # not SIGALRM: code around a run (tests, schedulers) may time itself with alarms
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.timeout = run.config.step_timeout
+        self.active = self.timeout is not None and threading.current_thread() is threading.main_thread()
+        self._done = threading.Event()
+        self._previous: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _StepWatchdog:
+        if self.active:
+            self._previous = signal.signal(self.SIGNAL, self._interrupt)
+            self._thread = threading.Thread(target=self._watch, name="pglab-step-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._thread is not None:
+            self._done.set()
+            self._thread.join()
+            signal.signal(self.SIGNAL, self._previous)
+
+    def _message(self) -> str:
+        return (
+            f"an environment step took longer than --step-timeout {self.timeout:g} s (stuck?); the run stopped "
+            f"at step {self.run.global_step} with its last checkpoint; raise --step-timeout if the environment is "
+            "merely slow"
+        )
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        if self.run.collector.step_started is not None:  # not if the step has returned meanwhile
+            raise StepTimeoutError(self._message())
+
+    def _watch(self) -> None:
+        assert self.timeout is not None
+        grace = max(5.0, self.timeout)
+        while not self._done.wait(min(1.0, self.timeout / 4)):
+            started = self.run.collector.step_started
+            if started is None or time.monotonic() - started <= self.timeout:
+                continue
+            signal.pthread_kill(threading.main_thread().ident, self.SIGNAL)
+            deadline = time.monotonic() + grace
+            while self.run.collector.step_started == started and not self._done.wait(0.1):
+                if time.monotonic() > deadline:
+                    self._end_process()
+
+    def _end_process(self) -> None:
+        error = StepTimeoutError(f"{self._message()} (stuck in native code: the process ends)")
+        summary = _summary(self.run, "failed", self.run.wall_s, None, None, error)
+        with contextlib.suppress(PglabError):
+            write_json(self.run.run_dir / "summary.json", summary)
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        os._exit(2)
+
+
+def _detached_copy(state: Any) -> Any:
+    """``state`` with every tensor cloned and every container rebuilt: what later in-place updates cannot reach.
+
+    Much cheaper than copy.deepcopy (about 0.1 ms against 1 ms for reinforce-value's state), which
+    matters because the training loop keeps one per update.
+    """
+    if isinstance(state, torch.Tensor):
+        return state.clone()
+    if isinstance(state, dict):
+        return {key: _detached_copy(value) for key, value in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_detached_copy(value) for value in state)
+    return state
+
+
+def _what_was_saved(run: Run) -> str:
+    """The truth about an interrupted run's directory, for the line Ctrl-C ends with."""
+    if run.checkpoint_step is None:
+        checkpoint = "no checkpoint yet (pglab train --resume starts it again from step 0)"
+    else:
+        checkpoint = f"the checkpoint of step {run.checkpoint_step}"
+    return (
+        f"{run.run_dir} holds {checkpoint}, summary.json and the metrics up to step {run.global_step}; "
+        f"continue with pglab train --resume {run.run_dir}"
+    )
 
 
 def _eval_video(run: Run) -> Path | None:
@@ -487,7 +653,14 @@ def _wandb_settings(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-def _summary(run: Run, status: str, wall_s: float, solved_at_step: int | None, solved_at_wall_s: float | None):
+def _summary(
+    run: Run,
+    status: str,
+    wall_s: float,
+    solved_at_step: int | None,
+    solved_at_wall_s: float | None,
+    error: BaseException | None = None,
+) -> dict[str, Any]:
     stats, config = run.collector.stats, run.config
     return {
         "agent": config.agent,
@@ -504,10 +677,12 @@ def _summary(run: Run, status: str, wall_s: float, solved_at_step: int | None, s
         "solved_at_step": solved_at_step,
         "solved_at_wall_s": solved_at_wall_s,
         "target_return": config.target_return,
+        "error": None if error is None else f"{type(error).__name__}: {error}",
     }
 
 
 def _save(run: Run, wall_s: float) -> None:
+    """Write the checkpoint of the current step (atomically: a failed write keeps the previous one)."""
     save_checkpoint(
         run.run_dir / CHECKPOINT,
         {
@@ -527,3 +702,4 @@ def _save(run: Run, wall_s: float) -> None:
             "versions": versions(),
         },
     )
+    run.checkpoint_step = run.global_step

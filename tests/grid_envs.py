@@ -6,6 +6,9 @@ grid's worker processes import it the way they import any third-party environmen
 
 from __future__ import annotations
 
+import signal
+import time
+
 import gymnasium as gym
 
 
@@ -30,3 +33,34 @@ class CrashesOnSeed1(gym.Wrapper):
 
 
 gym.register("pglab-test/CrashesOnSeed1-v0", entry_point=CrashesOnSeed1)
+
+
+class StuckOnSeed1(gym.Wrapper):
+    """CartPole whose copy reset with seed 1 never returns from its 300th step.
+
+    ``native=True`` stands for a step stuck in native code: it blocks the signals Ctrl-C and the
+    --step-timeout watchdog send, so no Python handler can run while it sleeps.
+    """
+
+    def __init__(self, native: bool = False) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.native = native
+        self.doomed = False
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.doomed = seed == 1
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.doomed and self.steps == 300:
+            if self.native:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGUSR1})
+            time.sleep(3600)
+        return self.env.step(action)
+
+
+gym.register("pglab-test/StuckOnSeed1-v0", entry_point=StuckOnSeed1)
+gym.register("pglab-test/NativeStuckOnSeed1-v0", entry_point=StuckOnSeed1, kwargs={"native": True})

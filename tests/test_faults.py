@@ -17,7 +17,7 @@ import torch
 
 import pglab
 from pglab.checkpoint import load_checkpoint, save_checkpoint
-from pglab.errors import CheckpointError
+from pglab.errors import StorageError
 from tests.helpers import read_json, read_metrics, run_pglab_subprocess
 
 STEPS = 40 * 1024  # 40 updates of reinforce-value's 16 x 64 batch
@@ -165,7 +165,7 @@ def test_a_disk_that_fills_during_a_write_keeps_the_previous_checkpoint(tmp_path
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(CheckpointError, match="No space left on device; the previous checkpoint is intact"):
+    with pytest.raises(StorageError, match="No space left on device; the previous checkpoint is intact"):
         save_checkpoint(path, {"agent": {"generation": 2}})
     monkeypatch.undo()
     assert load_checkpoint(path)["agent"]["generation"] == 1

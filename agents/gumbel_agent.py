@@ -42,7 +42,11 @@ Critic (the choice, and why):
   CartPole seeds and Acrobot seed 2), and
   the entropy bonus keeps every action visited: once the policy is nearly deterministic the critic
   never sees the other action, and the straight-through gradient through a saturated softmax vanishes.
-  Cut tails (time limits, the rollout's end) are bootstrapped with V of the true next state.
+  Cut tails (time limits, the rollout's end) are bootstrapped with V of the true next state, time
+  limits only under ``truncation=bootstrap`` (pglab.agent.episode_ends). The critic reads the state
+  alone: in a time-limited task the true Q depends on the steps left, so it averages over them; the
+  oracle critic (``pglab grads --critic oracle``) is indexed by the steps left. Under
+  ``discount_weighting`` the actor's per-step values are weighted by gamma^t (pglab.agent.step_weights).
 * An optional target network (``target_decay`` > 0, Polyak averaging) supplies V for the targets;
   it is off by default because each batch is fresh on-policy data regressed for a few passes only,
   so the critic does not chase its own moving targets the way an off-policy replay learner does.

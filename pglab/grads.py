@@ -64,7 +64,8 @@ from pglab.train import seed_everything, versions
 SCHEMA = "pglab.grads/1"
 REFERENCE_MODES = ("auto", "exact", "large-batch")
 CRITIC_MODES = ("trained", "oracle", "untrained")
-LARGE_BATCH_ESTIMATOR = "reinforce"  # plain REINFORCE: unbiased for what every score-function agent targets
+LARGE_BATCH_ESTIMATOR = "reinforce"  # plain REINFORCE on complete episodes, gamma^t-weighted: unbiased for J
+REFERENCE_OVERRIDES = {"discount_weighting": True, "truncation": "terminal"}
 DEFAULT_OVERRIDES = {"normalize_advantages": "off"}
 
 MAX_ESTIMATES = 1_000_000  # gradient estimates (each a batch of episodes) one measurement may ask for
@@ -207,11 +208,13 @@ class _Lab:
                 f"{config.checkpoint} was trained on {self.checkpoint.get('env')!r}, not {self.env_id!r}"
             )
 
-    def build(self, name: str) -> _Contestant:
-        """The agent ``name`` on the shared initial (or checkpoint) policy, with its critic in place."""
+    def build(self, name: str, extra: dict[str, Any] | None = None) -> _Contestant:
+        """The agent ``name`` on the shared initial (or checkpoint) policy, with its critic in place;
+        ``extra`` preset values go over the user's."""
         spec = get_agent(name)
         episodes = self.config.batch_episodes
-        overrides = {**DEFAULT_OVERRIDES, **self.config.overrides, "num_envs": episodes, "batch_episodes": episodes}
+        overrides = {**DEFAULT_OVERRIDES, **self.config.overrides, **(extra or {}), "num_envs": episodes}
+        overrides["batch_episodes"] = episodes
         preset = resolve_preset(spec.preset, self.env_id, overrides)
         space = self.envs.single_observation_space
         check_run_memory(preset, gym.spaces.flatdim(space), int(self.envs.single_action_space.n))
@@ -311,8 +314,9 @@ class TrainingDiagnostics:
 
     :meth:`measure` draws ``samples`` estimates from the agent as it is configured for training, and
     compares them with the exact gradient where the environment has a model, else with the mean of
-    ``4 * samples`` plain-REINFORCE estimates. It runs on its own environments and restores the
-    agent's state and torch's RNG afterwards, so that training goes on exactly as without it.
+    ``4 * samples`` gamma^t-weighted plain-REINFORCE estimates (unbiased for the same J). It runs on its
+    own environments and restores the agent's state and torch's RNG afterwards, so that training goes on
+    exactly as without it.
     """
 
     REFERENCE_FACTOR = 4
@@ -325,7 +329,9 @@ class TrainingDiagnostics:
         self.envs = make_vector_env(env, 8, "auto", env_kwargs)
         self.gamma, self.samples, self.seed = gamma, samples, seed
         preset = resolve_preset(
-            get_agent(LARGE_BATCH_ESTIMATOR).preset, self.env_id, {**DEFAULT_OVERRIDES, "gamma": gamma}
+            get_agent(LARGE_BATCH_ESTIMATOR).preset,
+            self.env_id,
+            {**DEFAULT_OVERRIDES, **REFERENCE_OVERRIDES, "gamma": gamma, "num_envs": 8, "batch_episodes": 8},
         )
         self.reference_agent = get_agent(LARGE_BATCH_ESTIMATOR).build(
             agent.policy, self.envs.single_observation_space, self.envs.single_action_space, preset
@@ -454,7 +460,7 @@ def _reference(lab: _Lab, agent: Agent, gamma: float) -> dict[str, Any]:
         return _reference_entry(
             "exact", gradient, objective=value, noise_norm=0.0, objective_name=OBJECTIVE_FINITE_HORIZON
         )
-    contestant = lab.build(LARGE_BATCH_ESTIMATOR)
+    contestant = lab.build(LARGE_BATCH_ESTIMATOR, REFERENCE_OVERRIDES)
     samples, _ = lab.estimates(contestant, lab.config.reference_samples, lab.config.seed + 10**6)
     return _reference_entry(
         "large-batch",

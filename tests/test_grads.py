@@ -138,6 +138,7 @@ def check_schema(report: dict) -> None:
         assert isinstance(report[key], kind), key
     ref = report["reference"]
     assert ref["kind"] in ("exact", "large-batch")
+    assert ref["objective_name"].startswith("E[sum_{t<H} gamma^t r_t] from the start state")  # both kinds: J
     assert len(ref["gradient"]) == report["parameters"] and math.isfinite(ref["norm"])
     assert (ref["objective"] is None) == (ref["kind"] != "exact")
     assert (ref["estimator"] is None) == (ref["kind"] == "exact")

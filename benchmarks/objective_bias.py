@@ -14,6 +14,10 @@ the estimator's own bias. Settings:
 * ``defaults``: the presets as they are (weight 1 per step, time limits bootstrapped);
 * ``consistent``: ``discount_weighting=true``, ``truncation=terminal``.
 
+Beside the sampled defaults, the exact relative bias of the weight-1 estimate (pglab.exact.weight_one_gradient:
+its expectation computed by policy evaluation, no sampling noise) is tabled; every default score-function
+estimator shares it, a state baseline leaving the mean unchanged.
+
 Target (issue 10): under ``consistent`` every estimator's bias norm is within 2 noise floors of 0, the
 noise floor being sqrt(trace Cov / M), the norm the mean's error has for an unbiased estimator. Results go
 to benchmarks/results/objective_bias.{json,md}.
@@ -28,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pglab.grads import GradsConfig, run_grads
+from pglab import exact
+from pglab.grads import GradsConfig, _Lab, run_grads
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("FrozenLake-v1", "Taxi-v4", "pglab/DelayedChain-v0")
@@ -84,6 +89,19 @@ def measure(env: str, agents: tuple[str, ...], setting: str, samples: int, batch
     }
 
 
+def exact_weight_one_bias(env: str) -> float:
+    """|E[weight-1 estimate] - grad J| / |grad J| at the same initial policy, computed exactly (no sampling):
+    the bias every default score-function estimator shares (a state baseline does not change the mean)."""
+    lab = _Lab(GradsConfig(env=env, agents=("reinforce",)))
+    try:
+        policy = lab.build("reinforce", {"gamma": 0.99}).agent.policy
+        _, gradient = exact.exact_gradient(policy, lab.model, 0.99)
+        weight_one = exact.weight_one_gradient(policy, lab.model, 0.99)
+    finally:
+        lab.envs.close()
+    return float((weight_one - gradient).norm() / gradient.norm())
+
+
 def markdown(results: list[dict[str, Any]], samples: int, default_samples: int, batch_episodes: int) -> str:
     lines = [
         f"Bias against the exact gradient: {samples} estimates (defaults: {default_samples}) of {batch_episodes} "
@@ -91,14 +109,16 @@ def markdown(results: list[dict[str, Any]], samples: int, default_samples: int, 
         "noise floors (bias norm / sqrt(trace Cov / M): about 1 for an unbiased estimator); rel = bias norm / "
         "|grad J|; z = the mean's component along grad J minus |grad J|, in standard errors.",
         "",
-        "| env | estimator | defaults: floors | rel | z | consistent: floors | rel | z | within 2 floors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| env | estimator | defaults: exact rel | floors | rel | z | consistent: floors | rel | z | within 2 floors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     by_key = {(r["env"], r["setting"]): {row["agent"]: row for row in r["rows"]} for r in results}
+    key = "exact_weight_one_relative_bias"
+    exact_rel = {r["env"]: r[key] for r in results if key in r}
     for env in dict.fromkeys(r["env"] for r in results):
         defaults, consistent = by_key.get((env, "defaults"), {}), by_key.get((env, "consistent"), {})
         for agent in consistent or defaults:
-            cells = []
+            cells = [f"{exact_rel[env]:.3f}" if env in exact_rel else ""]
             for rows in (defaults, consistent):
                 row = rows.get(agent)
                 cells += (
@@ -124,19 +144,31 @@ def main() -> None:
         "--default-samples", type=int, default=300, help="estimates per estimator, defaults (their bias is large)"
     )
     parser.add_argument("--batch-episodes", type=int, default=8)
+    parser.add_argument("--exact-only", action="store_true", help="add the exact weight-1 bias to saved results")
     parser.add_argument("--name", default="objective_bias", help="results file stem under benchmarks/results/")
     args = parser.parse_args()
     results = []
+    if args.exact_only:  # add the exact weight-1 bias to results measured before
+        results = json.loads((RESULTS / f"{args.name}.json").read_text())
+        for entry in results:
+            entry["exact_weight_one_relative_bias"] = exact_weight_one_bias(entry["env"])
+        write(results, args)
+        return
     for env in args.envs.split(","):
         agents = tuple(a for a in args.agents.split(",") if a not in SKIP.get(env, ()))
         for setting in SETTINGS:
             samples = args.samples if setting == "consistent" else args.default_samples
             results.append(measure(env, agents, setting, samples, args.batch_episodes))
+            results[-1]["exact_weight_one_relative_bias"] = exact_weight_one_bias(env)
             print(json.dumps({k: v for k, v in results[-1].items() if k != "rows"}), flush=True)
-            table = markdown(results, args.samples, args.default_samples, args.batch_episodes)
-            RESULTS.mkdir(exist_ok=True)  # written after every measurement: a long run keeps what it has
-            (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
-            (RESULTS / f"{args.name}.md").write_text(table)
+            write(results, args)  # after every measurement: a long run keeps what it has
+
+
+def write(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    table = markdown(results, args.samples, args.default_samples, args.batch_episodes)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / f"{args.name}.md").write_text(table)
     print(table)
 
 

@@ -117,6 +117,28 @@ def exact_gradient(policy: PolicyNetwork, model: TabularModel, gamma: float) -> 
     return float(value.detach()), torch.cat([g.reshape(-1) for g in grads]).double()
 
 
+def weight_one_gradient(policy: PolicyNetwork, model: TabularModel, gamma: float) -> torch.Tensor:
+    """E[sum_{t<H} grad log pi(a_t|s_t) G_t], the expectation of the common weight-1 score-function
+    estimate (any state baseline leaves it unchanged), flattened over ``policy.parameters()``.
+
+    By the tower rule it is sum_t sum_s d_t(s) sum_a grad pi(a|s) Q_{H-t}(s, a), with d_t the state
+    distribution of the episodes still running at step t (undiscounted) and Q indexed by the steps left:
+    the gradient of J only when gamma = 1. Compared with :func:`exact_gradient` it gives the exact bias
+    of that estimator (Nota & Thomas 2020), with no sampling noise. Needs a time limit.
+    """
+    if model.horizon is None:
+        raise EnvironmentSetupError("the weight-1 expectation is computed over a time limit; give the model one")
+    pi = policy_table(policy, model)
+    q = action_values(pi, model, gamma)
+    step_transitions = torch.einsum("sa,sax->sx", pi.detach(), model.transitions)
+    running, total = model.initial, torch.zeros((), dtype=pi.dtype)
+    for t in range(model.horizon):
+        total = total + running @ (pi * q[model.horizon - t]).sum(-1)
+        running = running @ step_transitions
+    grads = torch.autograd.grad(total, list(policy.parameters()))
+    return torch.cat([g.reshape(-1) for g in grads]).double()
+
+
 def action_values(pi: torch.Tensor, model: TabularModel, gamma: float) -> torch.Tensor:
     """Q_k(s, a) indexed by the steps to go k, shape (H + 1, S, A); (1, S, A) without a time limit.
 

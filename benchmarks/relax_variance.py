@@ -32,9 +32,10 @@ import pglab
 from pglab.agent import Agent, resolve_preset
 from pglab.checkpoint import CHECKPOINT, load_checkpoint
 from pglab.environment import make_vector_env
-from pglab.grads import DEFAULT_OVERRIDES, collect_episodes, gradient_statistics, horizon_and_model, sample_estimates
+from pglab.grads import DEFAULT_OVERRIDES, gradient_statistics, horizon_and_model, sample_estimates
 from pglab.plugins import get_agent
 from pglab.policy import PolicyNetwork
+from pglab.rollout import Collector
 
 AGENTS = ("reinforce", "reinforce-value", "reinforce-optimal", "relax", "all-action")
 
@@ -67,12 +68,14 @@ def main() -> None:
         agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
         if name == "reinforce-value":
             agent.load_state_dict(trained)
-        else:  # every other critic's state term starts from the same trained value network
+        elif getattr(agent, "critic", None) is not None:  # every other critic's state term: the same trained V
             state_term(agent).load_state_dict(trained["critic"])
         policy.load_state_dict(trained["policy"])
         if getattr(agent, "critic", None) is not None:
+            collector = Collector(envs, policy.encoder, horizon, batch_episodes=args.batch_episodes)
             for i in range(args.fit_batches):
-                agent.update(collect_episodes(envs, policy.encoder, agent, 10**7 + i * args.batch_episodes, horizon))
+                collector.reset(10**7 + i * args.batch_episodes)
+                agent.update(collector.collect(agent))
                 policy.load_state_dict(trained["policy"])  # only the critic learns
         samples, cost = sample_estimates(envs, horizon, agent, args.samples, first_seed=10**6)
         rows[name] = (samples, cost)

@@ -25,6 +25,7 @@ import numpy as np
 
 from pglab.report import (
     FEW_SEEDS,
+    GRADS_LABELS,
     GRADS_PREFIX,
     METHODS,
     RETURN,
@@ -258,7 +259,7 @@ def gradient_diagnostics(
     gap, height = 0.04, 1.0 / len(metrics)
     for i, metric in enumerate(metrics, start=1):
         grid, bands = curve_bands(by_agent, metric)
-        name = metric.removeprefix(GRADS_PREFIX)
+        name = GRADS_LABELS.get(metric, metric.removeprefix(GRADS_PREFIX))  # plain names with units
         suffix = "" if i == 1 else str(i)
         for agent, (band, runs) in bands.items():
             traces = _band_traces(grid, band, agent, colors[agent], f"{agent} (n={runs})", name, axis=suffix)

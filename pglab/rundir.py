@@ -74,18 +74,25 @@ class DirectoryLock:
         self.release()
 
 
-def check_not_in_use(directory: Path) -> None:
-    """Raise the one-line "in use by ..." error when another process holds ``directory``'s lock; takes nothing."""
+def in_use(directory: Path) -> bool:
+    """Whether a live process holds ``directory``'s lock (a run being trained, resumed or evaluated)."""
     try:
         fd = os.open(directory / LOCK_NAME, os.O_RDONLY)
     except OSError:
-        return  # no lock file: nobody ever locked it
+        return False  # no lock file: nobody ever locked it
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused only while someone holds it exclusively
     except BlockingIOError:
-        raise _in_use(directory) from None
+        return True
     finally:
         os.close(fd)
+    return False
+
+
+def check_not_in_use(directory: Path) -> None:
+    """Raise the one-line "in use by ..." error when another process holds ``directory``'s lock; takes nothing."""
+    if in_use(directory):
+        raise _in_use(directory)
 
 
 def _in_use(directory: Path) -> RunDirectoryError:

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from pglab.errors import ConfigError
+from pglab.rundir import in_use
 
 NO_SUMMARY = "no summary"
+IN_USE = "in use"  # a live process holds its lock (pglab.rundir): training, resuming or evaluating it
 COLUMNS = ("env", "agent", "seed", "status", "steps", "return_last100", "solved_at_step", "wall_s", "run_dir")
 _TAIL_BYTES = 64 * 1024  # enough for the last complete row of any metrics file pglab writes
 
@@ -107,12 +109,13 @@ def run_info(path: Path) -> RunInfo:
     config, summary = read_json(path / "config.json"), read_json(path / "summary.json")
     logged = last_logged_step(path / "metrics.jsonl")
     stale = summary and logged is not None and logged > int(summary.get("global_step") or 0)
-    if not summary or stale:
+    busy = in_use(path)  # a live process holds the run's lock: its summary (if any) is an old session's
+    if not summary or stale or busy:
         return RunInfo(
             env=str(config.get("env", "?")),
             agent=str(config.get("agent", "?")),
             seed=config.get("seed"),
-            status=NO_SUMMARY,
+            status=IN_USE if busy else NO_SUMMARY,
             steps=logged,
             return_last100=None,
             solved_at_step=None,

@@ -100,3 +100,14 @@ def test_a_run_directory_lists_itself_and_bad_input_is_one_line(folder: Path, ru
     assert code == 2 and err.count("\n") == 1 and "is not a directory" in err
     code, _, err = run_cli("runs", str(folder), "--json", "--csv")
     assert code == 2 and "--json and --csv" in err
+
+
+def test_a_run_whose_lock_is_held_is_listed_in_use_and_not_once_released(folder: Path):
+    from pglab.rundir import DirectoryLock
+    from pglab.runlist import run_info
+
+    real = folder / "real"
+    assert run_info(real).status == "finished"
+    with DirectoryLock(real, "train"):
+        assert run_info(real).status == "in use"
+    assert run_info(real).status == "finished"

@@ -292,7 +292,8 @@ class _WandbProcess:
         self.send(dumps({"start": start}))
 
     def send(self, line: str) -> None:
-        self._queue.put(line)
+        if self._writer.is_alive():  # once the W&B process is gone, rows are not kept for it
+            self._queue.put(line)
 
     def wait_started(self, timeout: float | None = None) -> bool:
         """Until W&B has started or failed to (its warning is printed then), or ``timeout`` s; False on timeout."""

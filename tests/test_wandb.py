@@ -353,3 +353,28 @@ def test_one_wandb_process_serves_the_runs_of_one_training_process(
     monkeypatch.setenv("WANDB_PROJECT", "elsewhere")  # W&B reads its environment at start: a new process
     assert pglab(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run2")) == 0
     assert _WandbProcess._idle._process.pid != pids[0]
+
+
+def test_a_dying_wandb_process_is_one_warning_and_training_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: Any
+) -> None:
+    isolate_wandb(monkeypatch, tmp_path, mode="offline")
+    patch_wandb_process(
+        monkeypatch,
+        tmp_path,
+        """
+        import os
+
+        import wandb
+
+        def die(self, data, *args, **kwargs):
+            os._exit(3)  # the W&B process is killed mid-run (out of memory, a crash in wandb-core)
+
+        wandb.Run.log = die
+        """,
+    )
+    code, _, err = run_cli(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run"))
+    assert code == 0
+    (line,) = warnings_in(err)
+    assert line == "warning: the W&B process exited with code 3; metrics.jsonl still has everything"
+    assert_complete_run_without_wandb(tmp_path / "run")

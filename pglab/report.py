@@ -31,7 +31,7 @@ import numpy as np
 
 from pglab import stats
 from pglab.errors import ConfigError
-from pglab.runlist import metrics_row, read_json, run_directories
+from pglab.runlist import metrics_row, read_json, read_run_files, run_directories
 from pglab.runlog import note
 
 RETURN = "charts/episodic_return"
@@ -211,8 +211,7 @@ def _value_text(value: Any) -> str:
 
 
 def load_run(path: Path) -> RunRecord:
-    summary = read_json(path / "summary.json")
-    config = read_json(path / "config.json")
+    config, summary = read_run_files(path)
     source = {**config, **summary}
     if not {"agent", "env", "seed"} <= source.keys():
         raise ConfigError(f"{path} is not a pglab run directory (no config.json or summary.json)")

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from pglab.errors import ConfigError
+from pglab.limits import fits_type, type_name
 from pglab.rundir import in_use
+from pglab.runlog import dumps
 
 NO_SUMMARY = "no summary"
 IN_USE = "in use"  # a live process holds its lock (pglab.rundir): training, resuming or evaluating it
@@ -50,6 +52,39 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+# The fields of config.json and summary.json that listing and reporting read, and their types.
+RUN_FIELDS: dict[str, Any] = {
+    "agent": str,
+    "env": str,
+    "seed": int,
+    "status": str,
+    "global_step": int,
+    "episodes": int,
+    "return_mean_last100": float | None,
+    "solved_at_step": int | None,
+    "solved_at_wall_s": float | None,
+    "wall_s": float,
+    "sps": float,
+}
+
+
+def read_run_files(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run directory's config.json and summary.json ({} where missing), each field read checked for its type.
+
+    An edited file (a seed of "x", a global_step of "a") is one ConfigError line naming the file and
+    the field, not a traceback in whatever reads it.
+    """
+    files = {name: read_json(path / name) for name in ("config.json", "summary.json")}
+    for name, data in files.items():
+        for key, hint in RUN_FIELDS.items():
+            if key in data and not fits_type(data[key], hint):
+                raise ConfigError(
+                    f"{path / name}: {key} must be {type_name(hint)}; got {data[key]!r:.60}; "
+                    "this file was not written by pglab or was edited"
+                )
+    return files["config.json"], files["summary.json"]
 
 
 def metrics_row(line: str, path: Path, number: int) -> dict[str, Any] | None:
@@ -106,7 +141,7 @@ class RunInfo:
 
 def run_info(path: Path) -> RunInfo:
     """What a run directory says about itself: its config, its summary, the tail of its metrics."""
-    config, summary = read_json(path / "config.json"), read_json(path / "summary.json")
+    config, summary = read_run_files(path)
     logged = last_logged_step(path / "metrics.jsonl")
     stale = summary and logged is not None and logged > int(summary.get("global_step") or 0)
     busy = in_use(path)  # a live process holds the run's lock: its summary (if any) is an old session's
@@ -189,7 +224,8 @@ def as_table(runs: list[RunInfo]) -> str:
 
 
 def as_json(runs: list[RunInfo]) -> str:
-    return json.dumps([asdict(r) for r in runs], indent=2) + "\n"
+    """Strict JSON (a NaN read from an old run's summary becomes null), as every file pglab writes."""
+    return dumps([asdict(r) for r in runs], indent=2) + "\n"
 
 
 def as_csv(runs: list[RunInfo]) -> str:

@@ -298,3 +298,20 @@ def test_every_row_of_readmes_bad_input_table_names_a_test_that_exists():
             file = given_file or file  # `::name` is in the file named before it
             source = (Path(__file__).parent / file).read_text()
             assert re.search(rf"def {test}\(", source), f"{file}::{test} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "expected"),
+    [
+        ("config.json", {"seed": "abc"}, "config.json: seed must be int; got 'abc'"),
+        ("summary.json", {"global_step": "a"}, "summary.json: global_step must be int; got 'a'"),
+        ("summary.json", {"return_mean_last100": "z"}, "return_mean_last100 must be float or null; got 'z'"),
+    ],
+)
+def test_an_edited_run_file_gives_one_line_in_report_and_runs(cartpole_run: Path, tmp_path: Path, run_cli, name,
+                                                              edit, expected):  # fmt: skip
+    """Issue 11.10: what report and runs read from a run's files is checked for its type first."""
+    run_dir = copy_run(cartpole_run, tmp_path / "run")
+    (run_dir / name).write_text(json.dumps({**read_json(run_dir / name), **edit}))
+    for args in (("report", str(run_dir)), ("runs", str(run_dir))):
+        assert expected in one_line_error(*run_cli(*args)[::2])

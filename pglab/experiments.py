@@ -30,6 +30,7 @@ from typing import Any
 from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
 from pglab.errors import ConfigError, RunInterrupted
 from pglab.progress import Progress
+from pglab.rundir import DirectoryLock, check_not_in_use
 from pglab.runlog import write_json, write_text_atomic
 
 FINISHED = "finished"
@@ -296,6 +297,7 @@ def plan(spec: GridSpec) -> tuple[list[RunTask], list[Outcome]]:
             tasks.append(RunTask(config, resume=True))
         else:
             if run_dir.exists():
+                check_not_in_use(run_dir)  # never move a run directory from under its writer
                 _move_aside(run_dir, Path(spec.out) / "attempts")
             tasks.append(task)
     return tasks, finished
@@ -418,8 +420,16 @@ def run_grid(
     run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
     spec.validate()
     _check_settings(spec)
+    # One grid at a time in OUT: planning moves unfinished runs aside and status.json has one writer.
+    with DirectoryLock(Path(spec.out), "compare"):
+        return _run_planned(spec, run_tasks, workers, ray_address, progress)
+
+
+def _run_planned(
+    spec: GridSpec, run_tasks: Any, workers: int | None, ray_address: str | None, progress: bool
+) -> GridResult:
+    """run_grid's work, under the grid's lock: plan, record, execute."""
     out = Path(spec.out)
-    out.mkdir(parents=True, exist_ok=True)
     tasks, finished = plan(spec)
     tasks = longest_first(tasks, probe_step_seconds(dict.fromkeys(task.config.env for task in tasks)))
     grid = {

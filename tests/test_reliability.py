@@ -485,3 +485,15 @@ def test_ctrl_c_during_a_run_says_what_was_saved(tmp_path: Path, monkeypatch, ru
         f"interrupted: {run_dir} holds the checkpoint of step 2048, summary.json and the metrics up to step 2048; "
         f"continue with pglab train --resume {run_dir}"
     )
+
+
+def test_a_second_grid_in_the_same_directory_is_refused(tmp_path: Path, run_cli):
+    from pglab.rundir import DirectoryLock
+
+    out = tmp_path / "grid"
+    with DirectoryLock(out, "compare"):  # a grid under way in OUT (this process holds its lock)
+        code, _, err = run_cli("compare", "--agents", "reinforce", "--envs", "CartPole-v1", "--seeds", "0",
+                               "--total-steps", "1024", "--out", str(out), *QUICK)  # fmt: skip
+    line = one_line_error(code, err)
+    assert line.startswith(f"error: {out} is in use by pglab compare (pid {os.getpid()} on host ")
+    assert not (out / "runs").exists()

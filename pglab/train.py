@@ -443,7 +443,7 @@ def _sigint_handler(handler: _GracefulStop) -> Iterator[None]:
 def run_loop(run: Run) -> dict[str, Any]:
     """Collect, update, log, checkpoint until the step budget or the target return is reached."""
     config, collector, agent = run.config, run.collector, run.agent
-    actor = agent if run.device.type == "cpu" else DeviceActor(agent, run.device)
+    actor = agent if run.device == torch.device("cpu") else DeviceActor(agent, run.device)
     per_update = run.steps_per_update
     # windows: whole updates, the budget rounded up to one; whole episodes: until the budget is passed
     budget = math.ceil(config.total_steps / per_update) * per_update if per_update else config.total_steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from pglab.device import resolve_device
 from pglab.rollout import RolloutBuffer
-from tests.helpers import read_json
+from tests.helpers import read_json, read_metrics
 
 TINY = ("--total-steps", "512", "--wandb-mode", "disabled", "--no-progress")
 
@@ -43,3 +44,24 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path: Path, run_cli, no_gpu, command
 def test_a_batch_already_on_the_device_is_not_copied():
     batch = RolloutBuffer.allocate(2, 3, (4,))
     assert batch.to(torch.device("cpu")) is batch
+
+
+def test_the_device_path_gives_the_numbers_of_the_plain_cpu_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A learner on another device acts through DeviceActor and updates on copied batches; with the
+    device "cpu:0" that path runs here without a GPU and must change no number."""
+    import pglab
+    from pglab.device import DeviceActor
+
+    def run(name: str) -> list[dict]:
+        pglab.train(agent="gumbel-st", env="CartPole-v1", total_steps=1024, run_dir=str(tmp_path / name),
+                    wandb_mode="disabled", progress=False, overrides={"num_steps": 32})  # fmt: skip
+        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(tmp_path / name)]
+
+    plain = run("plain")
+    calls = []
+    act = DeviceActor.act
+    monkeypatch.setattr(DeviceActor, "act", lambda self, features: calls.append(1) or act(self, features))
+    train_module = sys.modules["pglab.train"]  # `pglab.train` the attribute is the function
+    monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device("cpu", 0))
+    assert run("other") == plain
+    assert len(calls) == 1024 // 8  # every vector step acted through the device path (8 envs)

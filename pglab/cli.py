@@ -398,8 +398,8 @@ def compare(
     click.echo(result.table())
     if result.failed:
         click.echo(
-            f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in {out}/status.json"
-            + (", tune/status.json and eval/status.json" if sweep else "")
+            f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in "
+            + (f"{out}/tune/status.json and {out}/eval/status.json" if sweep else f"{out}/status.json")
             + "); rerun the same command to retry them"
             + ("; the tuned points are chosen once every tuning run has finished" if sweep else ""),
             err=True,

@@ -85,10 +85,12 @@ def frozen_lake_checkpoint(path: Path) -> Path:
 
 
 def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_frozen_lake(tmp_path):
-    """gamma = 1: the agents' undiscounted step weights then match J exactly (see pglab.grads)."""
+    """gamma = 1: the agents' undiscounted step weights then match J exactly (see pglab.grads). With them,
+    the bridges: relax, the optimal baseline and all-action, which the exact Q makes unbiased too."""
     rows = grads(
         tmp_path,
         "FrozenLake-v1",
+        agents=(*SCORE_FUNCTION, "reinforce-optimal", "relax", "all-action"),
         env_kwargs={"is_slippery": False},
         checkpoint=str(frozen_lake_checkpoint(tmp_path / "policy.pt")),
         samples=100,
@@ -100,7 +102,7 @@ def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_fr
         assert_unbiased(row)
         assert row["along_reference_se"] < 0.1 * row["reference_norm"]  # the test has the power to see a bias
         assert row["cosine_of_mean"] > 0.98
-    for name in ("reinforce-ema", "reinforce-value", "reinforce-rloo"):
+    for name in ("reinforce-ema", "reinforce-value", "reinforce-rloo", "reinforce-optimal", "relax", "all-action"):
         assert rows[name]["variance_vs_reinforce"] < 0.9, name
 
 

@@ -116,7 +116,6 @@ def assert_runs_or_one_line(code: int, err: str, args: list[str]) -> None:
         assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, code, err)
 
 
-
 @pytest.fixture(scope="module")
 def bandit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("bandit") / "run"
@@ -149,8 +148,23 @@ def other_arguments(draw: st.DrawFn) -> tuple[str, str, str]:
 def test_any_number_of_grads_or_eval_runs_or_fails_in_one_line(bandit_run: Path, tmp_path: Path, run_cli, drawn):
     command, flag, value = drawn
     if command == "grads":
-        args = ["grads", "--env", "pglab/CategoricalBandit-v0", "--agents", "reinforce", "--samples", "4",
-                "--batch-episodes", "2", "--warmup", "0", "--reference-samples", "4", "--out", str(tmp_path / "g")]
+        args = [
+            "grads",
+            "--env",
+            "pglab/CategoricalBandit-v0",
+            "--agents",
+            "reinforce",
+            "--samples",
+            "4",
+            "--batch-episodes",
+            "2",
+            "--warmup",
+            "0",
+            "--reference-samples",
+            "4",
+            "--out",
+            str(tmp_path / "g"),
+        ]
     else:
         args = ["eval", str(bandit_run), "--episodes", "2", "--json", str(tmp_path / "eval.json")]  # fmt: skip
     code, err = run_within_alarm(run_cli, [*args, flag, value])

@@ -20,8 +20,8 @@ RELAXATIONS = ("soft", "st", "rao")
 @dataclass
 class QCriticPreset(CriticPreset):
     """An actor that follows a learned Q(s, a): the critic's targets and the actor's settings; tuned on
-    CartPole-v1 (the critic fitted with 10 passes *before* the actor step, so the actor reads a critic
-    fitted to this batch)."""
+    CartPole-v1 for the Gumbel agents (the critic fitted with 10 passes *before* the actor step, so the
+    actor reads a critic fitted to this batch) and used as they are by all-action, untuned."""
 
     critic_update: str = knob("before", "when the critic Q(s, a) is fitted to a batch: 'before' or 'after' the actor")
     critic_lambda: float = knob(0.8, "lambda of the critic's TD(lambda) targets, in [0, 1] (1: Monte-Carlo returns)")

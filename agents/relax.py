@@ -17,7 +17,8 @@ NORMALIZATIONS = ("off", "scale")
 @dataclass
 class RelaxPreset(CriticPreset):
     """RELAX: the control variate's network, learning rate and passes (shared critic fields) and its
-    temperature (the estimator's own); tuned on CartPole-v1."""
+    temperature (the estimator's own). Not tuned: the shared fields keep the base defaults, the
+    variance steps the paper's one per batch; benchmarks/relax_paper.py holds the paper's settings."""
 
     critic_epochs: int = knob(1, "variance-minimising steps of the control variate per batch (the paper: 1)")
     critic_update: str = knob(

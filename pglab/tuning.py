@@ -245,6 +245,10 @@ def tuning_markdown(payload: dict[str, Any]) -> str:
     ]
     if len(seeds) < 5:
         lines += ["", f"Caveat: {len(seeds)} tuning seeds per point; the intervals are wide and the choice is noisy."]
+    edges = at_the_edge(payload["sweep"], payload["chosen"])
+    if edges:
+        lines += ["", f"Chosen at the edge of the sweep ({'; '.join(edges)}): the best value may lie beyond the "
+                  "values swept; widen the sweep to find out."]  # fmt: skip
     by_env: dict[str, dict[str, list[dict]]] = {}
     for key, rows in payload["scores"].items():
         env, _, agent = key.partition("|")
@@ -261,6 +265,16 @@ def tuning_markdown(payload: dict[str, Any]) -> str:
                 cells.append(f"**{cell}**" if row["point"] == best else cell)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def at_the_edge(sweep: dict[str, list[str]], chosen: dict[str, dict[str, str]]) -> list[str]:
+    """``"<env>|<agent>: key=value"`` for every chosen value that is the first or last of 3+ swept values."""
+    return [
+        f"{key.replace('|', ' / ')}: {name}={value}"
+        for key, point in chosen.items()
+        for name, value in point.items()
+        if len(sweep[name]) >= 3 and value in (sweep[name][0], sweep[name][-1])
+    ]
 
 
 def _score_text(row: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pglab.tuning import PointScore, choose, criterion_value, parse_sweep, sweep_points
+from pglab.tuning import PointScore, at_the_edge, choose, criterion_value, parse_sweep, sweep_points
 from tests.helpers import read_json
 
 
@@ -41,6 +41,12 @@ def test_the_best_mean_is_chosen_and_fewer_steps_are_better():
     assert choose(scores, "steps-to-target").point == {"lr": "1"}
     scores.append(PointScore({"lr": "4"}, [], float("nan"), float("nan"), float("nan")))  # no finished run
     assert choose(scores, "final").point == {"lr": "2"}
+
+
+def test_a_choice_at_the_edge_of_a_sweep_is_named():
+    sweep = {"lr": ["1e-4", "1e-3", "1e-2"], "ent_coef": ["0", "0.01"]}
+    chosen = {"E|a": {"lr": "1e-2", "ent_coef": "0"}, "E|b": {"lr": "1e-3", "ent_coef": "0.01"}}
+    assert at_the_edge(sweep, chosen) == ["E / a: lr=1e-2"]  # two values have no inside to compare with
 
 
 def test_sweep_points_are_the_product_of_the_sweeps():

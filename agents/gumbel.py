@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pglab.preset import AgentSpec, CriticPreset, knob, require
-from pglab.temperature import SCHEDULES, TemperatureSchedule
+from pglab.core.preset import AgentSpec, CriticPreset, knob, require
+from pglab.core.temperature import SCHEDULES, TemperatureSchedule
 
 RELAXATIONS = ("soft", "st", "rao")
 

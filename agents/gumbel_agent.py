@@ -2,7 +2,7 @@
 
 The environment is not differentiable, so these agents learn a critic Q(s, a) and train the policy
 by back-propagating -Q(s, y(theta, g)) into it, where y is a relaxation of the sampled action
-(pglab.estimators). Three agents differ only in y:
+(pglab.core.estimators). Three agents differ only in y:
 
 * ``gumbel-softmax``  y = softmax((logits + g) / tau), the soft Concrete sample, goes into the critic.
 * ``gumbel-st``       straight-through: the one-hot action forward, the soft sample's gradient backward.
@@ -23,7 +23,7 @@ time, and y belongs to the action the critic was trained on, without storing noi
 Critic (the choice, and why):
 
 * Q(s, a) = v(s) + mlp([encoded s, a]), a one-hot a when trained and a relaxed one when the actor
-  queries it; the same encoder, torso and MLP builders as the policy (pglab.policy). The state term takes
+  queries it; the same encoder, torso and MLP builders as the policy (pglab.core.policy). The state term takes
   the returns' common level so that the action network learns only the differences between actions:
   with a single mlp([s, a]) the actor on Acrobot never left the random policy's -500 in 300k steps
   (the critic's error on the level swamped the action differences); with v(s) it solves at ~200k.
@@ -43,10 +43,10 @@ Critic (the choice, and why):
   the entropy bonus keeps every action visited: once the policy is nearly deterministic the critic
   never sees the other action, and the straight-through gradient through a saturated softmax vanishes.
   Cut tails (time limits, the rollout's end) are bootstrapped with V of the true next state, time
-  limits only under ``truncation=bootstrap`` (pglab.agent.episode_ends). The critic reads the state
+  limits only under ``truncation=bootstrap`` (pglab.core.agent.episode_ends). The critic reads the state
   alone: in a time-limited task the true Q depends on the steps left, so it averages over them; the
   oracle critic (``pglab grads --critic oracle``) is indexed by the steps left. Under
-  ``discount_weighting`` the actor's per-step values are weighted by gamma^t (pglab.agent.step_weights).
+  ``discount_weighting`` the actor's per-step values are weighted by gamma^t (pglab.core.agent.step_weights).
 * An optional target network (``target_decay`` > 0, Polyak averaging) supplies V for the targets;
   it is off by default because each batch is fresh on-policy data regressed for a few passes only,
   so the critic does not chase its own moving targets the way an off-policy replay learner does.
@@ -67,22 +67,22 @@ import torch
 from pglab.agents.gumbel import RELAXATIONS, GumbelPreset, QCriticPreset
 from torch import nn
 
-from pglab import estimators as est
-from pglab.agent import (
+from pglab.core import estimators as est
+from pglab.core.agent import (
     episode_ends,
     objective_of,
     optimizer_step,
     step_weights,
 )
-from pglab.policy import PolicyNetwork, make_torso, mlp
-from pglab.rollout import RolloutBuffer
+from pglab.core.policy import PolicyNetwork, make_torso, mlp
+from pglab.core.rollout import RolloutBuffer
 
 
 class QCritic(nn.Module):
     """Q(s, a) = v(e) + mlp([e, action vector]) on the embedding e = torso(s); the action vector is
     one-hot or relaxed.
 
-    The torso is the one the observation space calls for (pglab.policy.make_torso): nothing for flat
+    The torso is the one the observation space calls for (pglab.core.policy.make_torso): nothing for flat
     observations (e = the features), one convolutional torso shared by both terms for images. The
     state term v carries the large common level of the returns, so the action network only has to
     learn the small differences between actions, which is all the actor's gradient reads.
@@ -120,7 +120,7 @@ class QCritic(nn.Module):
 
 class OracleQ(nn.Module):
     """An exact Q table behind the critic's interface: Q(s, y) = sum_a y_a Q_{H-t}(s, a), with the steps
-    left H - t read from ``timesteps`` (pglab.exact.OracleCritic)."""
+    left H - t read from ``timesteps`` (pglab.diagnostics.exact.OracleCritic)."""
 
     def __init__(self, oracle: nn.Module):
         super().__init__()
@@ -185,7 +185,7 @@ class CriticActor:
         return f"none exactly: biased by the learned critic's error; approximates {objective_of(self.preset, True)}"
 
     def weighted_actor_values(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`actor_values` times gamma^t under ``discount_weighting`` (pglab.agent.step_weights)."""
+        """:meth:`actor_values` times gamma^t under ``discount_weighting`` (pglab.core.agent.step_weights)."""
         values, logits = self.actor_values(batch)
         weights = step_weights(batch, self.preset)
         return (values if weights is None else values * weights), logits
@@ -211,7 +211,7 @@ class CriticActor:
         return -est.masked_mean(q, batch.valid)
 
     def use_oracle_critic(self, critic: nn.Module) -> None:
-        """Judge with an exact critic (pglab.exact.OracleCritic): Q(s, y) = sum_a y_a Q(s, a), linear in
+        """Judge with an exact critic (pglab.diagnostics.exact.OracleCritic): Q(s, y) = sum_a y_a Q(s, a), linear in
         y and exact at one-hot y, so what remains of the bias is the actor's own."""
         self.critic = OracleQ(critic)
 

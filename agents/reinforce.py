@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pglab.core.preset import AgentSpec, CriticPreset, Preset, knob, require
 from pglab.errors import ConfigError
-from pglab.preset import AgentSpec, CriticPreset, Preset, knob, require
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """REINFORCE (score-function) agents with five baselines.
 
-All five share one update: the score-function surrogate of pglab.estimators on advantages
+All five share one update: the score-function surrogate of pglab.core.estimators on advantages
 ``A_t = G_t - b_t``; they differ only in the baseline b_t:
 
 * ``reinforce``        b = 0.
@@ -21,9 +21,9 @@ All five share one update: the score-function surrogate of pglab.estimators on a
                        return whose bias depends on the action, and subtracting other trajectories'
                        returns leaves it in place. Needs num_envs >= 2.
 
-Without a critic (the other three) a cut tail counts only the rewards seen (see pglab.estimators).
+Without a critic (the other three) a cut tail counts only the rewards seen (see pglab.core.estimators).
 
-The objective each targets (``objective()``, from pglab.agent.objective_of): with the shared preset
+The objective each targets (``objective()``, from pglab.core.agent.objective_of): with the shared preset
 fields ``batch_episodes = B`` (complete episodes), ``discount_weighting = true`` (or gamma = 1) and
 ``truncation = terminal``, every one of the five is unbiased for J = E[sum_{t<H} gamma^t r_t] from
 the start state, whatever state baseline it has learned (reinforce-value with ``gae_lambda = 1``).
@@ -38,8 +38,8 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from pglab import estimators as est
-from pglab.agent import (
+from pglab.core import estimators as est
+from pglab.core.agent import (
     CriticPreset,
     Preset,
     episode_ends,
@@ -47,9 +47,9 @@ from pglab.agent import (
     optimizer_step,
     step_weights,
 )
+from pglab.core.policy import PolicyNetwork, network
+from pglab.core.rollout import RolloutBuffer
 from pglab.errors import ConfigError
-from pglab.policy import PolicyNetwork, network
-from pglab.rollout import RolloutBuffer
 
 
 class ReinforceAgent:
@@ -127,7 +127,7 @@ class ReinforceAgent:
 
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
         """The surrogate ``update`` minimises, without the entropy bonus: minus its gradient is the
-        agent's estimate of grad J. ``pglab grads`` differentiates it (pglab.grads.estimate_gradient);
+        agent's estimate of grad J. ``pglab grads`` differentiates it (pglab.diagnostics.grads.estimate_gradient);
         it fits no critic and steps no optimiser, but advances the EMA baseline as training would."""
         loss = self._surrogate(batch)[0]
         self._advance_baseline()
@@ -139,7 +139,7 @@ class ReinforceAgent:
             self.running_return = self._next_running_return
 
     def use_oracle_critic(self, critic: torch.nn.Module) -> None:
-        """Judge with ``critic(features, timesteps)`` (pglab.exact.OracleCritic: the exact V with the steps
+        """Judge with ``critic(features, timesteps)`` (pglab.diagnostics.exact.OracleCritic: the exact V with the steps
         left) instead of the learned one; the optimal baseline reads its exact Q into b*(s) (see
         :class:`OptimalBaselineOracle`)."""
         if self.critic is None:
@@ -227,7 +227,7 @@ class OptimalBaselineOracle(torch.nn.Module):
     """The exact optimal baseline b*(s) of the agent's current policy, from an exact critic's Q(s, .).
 
     b*(s) = sum_a pi(a|s) w(s, a) Q(s, a) / sum_a pi(a|s) w(s, a) with w = |grad log pi(a|s)|^2
-    (pglab.estimators.optimal_baseline) and Q = Q_{H-t} with the steps left; ``forward(features,
+    (pglab.core.estimators.optimal_baseline) and Q = Q_{H-t} with the steps left; ``forward(features,
     timesteps)`` has the value network's shape (..., 1).
     """
 

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pglab.preset import AgentSpec, CriticPreset, knob, require
+from pglab.core.preset import AgentSpec, CriticPreset, knob, require
 
 NORMALIZATIONS = ("off", "scale")
 

@@ -4,7 +4,7 @@ The score-function estimate with a learned control variate on the relaxed action
 
     grad log pi(a|s) [G - c_phi(s, z~)] + grad c_phi(s, z) - grad c_phi(s, z~)
 
-(pglab.estimators.relax_surrogate), where z are the Gumbel-perturbed logits whose argmax is the action
+(pglab.core.estimators.relax_surrogate), where z are the Gumbel-perturbed logits whose argmax is the action
 taken, z~ ~ p(z | a) a second draw given that action, and G the discounted return-to-go (the paper's
 choice for its discrete tasks: Monte-Carlo returns, no bootstrapping, no state-value function).
 Unbiased for any c_phi; c_phi is trained to minimise the estimate's variance, by descending the
@@ -35,11 +35,11 @@ from pglab.agents.gumbel_agent import OracleQ, QCritic
 from pglab.agents.relax import RelaxPreset
 from torch import nn
 
-from pglab import estimators as est
-from pglab.agent import episode_ends, gradient_step, objective_of, step_weights
+from pglab.core import estimators as est
+from pglab.core.agent import episode_ends, gradient_step, objective_of, step_weights
+from pglab.core.policy import PolicyNetwork
+from pglab.core.rollout import RolloutBuffer
 from pglab.errors import NonFiniteLossError
-from pglab.policy import PolicyNetwork
-from pglab.rollout import RolloutBuffer
 
 
 class ControlVariate(nn.Module):
@@ -109,7 +109,7 @@ class RelaxAgent:
         return objective_of(self.preset, critic=False)
 
     def use_oracle_critic(self, critic: nn.Module) -> None:
-        """c(s, z) = sum_a softmax(z / tau)_a Q(s, a) with the exact Q (pglab.exact.OracleCritic)."""
+        """c(s, z) = sum_a softmax(z / tau)_a Q(s, a) with the exact Q (pglab.diagnostics.exact.OracleCritic)."""
         self.control.critic = OracleQ(critic)
 
     def _gradients(self, batch: RolloutBuffer) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, median, pglab_run, run_worker, save
 
-from pglab.experiments import parse_seeds
+from pglab.lab.experiments import parse_seeds
 
 TARGET, BUDGET = 475.0, 500_000
 

@@ -9,7 +9,7 @@ rerun the same command to continue):
                agent's best point (criterion ``auc``) on the evaluation seeds.
 
 Then it tables, per agent and protocol, the IQM of the final return (last-100 mean) and of the AUC
-(the mean return over training, pglab.tuning) with 95% bootstrap CIs over the evaluation seeds, the
+(the mean return over training, pglab.lab.tuning) with 95% bootstrap CIs over the evaluation seeds, the
 seeds reaching the target, and the rank by final-return IQM. Per-run numbers go to
 ``benchmarks/results/<name>.json``, the tables to ``<name>.md``. Usage (what was run is in the .md)::
 
@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save
 
-from pglab import stats
-from pglab.report import find_runs
-from pglab.tuning import criterion_value
+from pglab.lab import stats
+from pglab.lab.results import find_runs
+from pglab.lab.tuning import criterion_value
 
 AGENTS = "reinforce,reinforce-ema,reinforce-value,reinforce-rloo,gumbel-softmax,gumbel-st,gumbel-rao"
 PROTOCOLS = ("matched", "tuned", "presets")  # the order they run in
@@ -130,7 +130,7 @@ def main() -> None:
         f"machine. Evaluation seeds {args.seeds}, {args.total_steps:,} steps per run"
         + (f", target {args.target}" if args.target is not None else "")
         + f"; tuned: --sweep {args.sweep} on tuning seeds {args.tune_seeds}, criterion auc. Final: last-100 "
-        "mean return; AUC: mean return over training (pglab.tuning); IQM with 95% percentile-bootstrap CI over "
+        "mean return; AUC: mean return over training (pglab.lab.tuning); IQM with 95% percentile-bootstrap CI over "
         "the evaluation seeds; rank by final-return IQM.\n\n"
     )
     payload = {"machine": machine(), "args": vars(args), "chosen": chosen, "runs": results}

@@ -16,8 +16,8 @@ import argparse
 import tempfile
 import time
 
-from pglab.grads import GradsConfig, markdown_table, run_grads
-from pglab.plugins import load_agents
+from pglab.core.plugins import load_agents
+from pglab.diagnostics.grads import GradsConfig, markdown_table, run_grads
 
 
 def main() -> None:

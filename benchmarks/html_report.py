@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.browser: t
 
 from common import machine
 
-from pglab.report import build_report
+from pglab.lab.report import build_report
 from tests.browser import chromium, load
 
 GRADS = ("grads/policy_grad_norm", "grads/grad_var", "grads/snr", "grads/cosine_to_reference")

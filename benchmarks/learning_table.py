@@ -1,6 +1,6 @@
 """Per-seed learning results of pglab agents: steps and wall time until a target return.
 
-Every run is one fresh process (``pglab.train`` with W&B disabled) that stops once the mean return
+Every run is one fresh process (``pglab.core.train`` with W&B disabled) that stops once the mean return
 of its last 100 episodes reaches the target, or at the step budget. ``--parallel 2`` runs two at a
 time on a 2-core machine: steps-to-target are unaffected, wall times then include the sharing.
 Usage::
@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, median, pglab_run, run_worker, save
 
-from pglab.experiments import parse_seeds
+from pglab.lab.experiments import parse_seeds
 
 
 def table(runs: list[dict], target: float, budget: int) -> str:

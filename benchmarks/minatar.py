@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, median, run_worker, save
 
-from pglab.experiments import parse_seeds
+from pglab.lab.experiments import parse_seeds
 
 # This file's name would shadow the MinAtar package (`import minatar` would find it): its folder leaves the path.
 HERE = Path(__file__).resolve().parent
@@ -49,7 +49,7 @@ NUM_ENVS = 8  # the matched protocol's, and SB3's here
 def grid(args: argparse.Namespace, phase: str) -> None:
     """A pglab compare grid and its report (``grid``: every agent; ``long``: reinforce-value alone)."""
     import pglab
-    from pglab.plugins import load_agents
+    from pglab.core.plugins import load_agents
 
     agents = args.agents or (sorted(load_agents()) if phase == "grid" else ["reinforce-value"])
     steps = args.steps or (1_000_000 if phase == "grid" else 3_000_000)
@@ -99,8 +99,8 @@ def sb3_worker(seed: int, steps: int) -> dict:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-    from pglab.environment import require_extra
-    from pglab.policy import ConvTorso
+    from pglab.core.environment import require_extra
+    from pglab.core.policy import ConvTorso
 
     class MinAtarTorso(BaseFeaturesExtractor):
         """pglab's MinAtar torso (conv 16 3x3, dense 128) as SB3's features extractor."""

@@ -14,7 +14,8 @@ the estimator's own bias. Settings:
 * ``defaults``: the presets as they are (weight 1 per step, time limits bootstrapped);
 * ``consistent``: ``discount_weighting=true``, ``truncation=terminal``.
 
-Beside the sampled defaults, the exact relative bias of the weight-1 estimate (pglab.exact.weight_one_gradient:
+Beside the sampled defaults, the exact relative bias of the weight-1 estimate
+(pglab.diagnostics.exact.weight_one_gradient:
 its expectation computed by policy evaluation, no sampling noise) is tabled; every default score-function
 estimator shares it, a state baseline leaving the mean unchanged.
 
@@ -32,8 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pglab import exact
-from pglab.grads import GradsConfig, _Lab, run_grads
+from pglab.diagnostics import exact
+from pglab.diagnostics.grads import GradsConfig, _Lab, run_grads
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("FrozenLake-v1", "Taxi-v4", "pglab/DelayedChain-v0")

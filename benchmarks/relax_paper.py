@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, machine, pglab_run, run_worker, save
 
-from pglab.experiments import parse_seeds
+from pglab.lab.experiments import parse_seeds
 
 # The paper's Table 2: mean ± std episodes to solve over 5 seeds.
 PAPER = {

@@ -7,7 +7,7 @@ frozen policy first: a policy is trained with reinforce-value; then every agent,
 ``--fit-batches`` updates of complete-episode batches with its policy restored after each (only its
 critic learns), and finally
 draws ``--samples`` gradient estimates, compared with the mean of ``4 x samples`` plain-REINFORCE
-estimates (pglab.grads: the same statistics as ``pglab grads``; common random numbers). Every critic
+estimates (pglab.diagnostics.grads: the same statistics as ``pglab grads``; common random numbers). Every critic
 starts from the value network trained with the policy: reinforce-value's as it is, the optimal
 baseline's network, and the state term v(s) of RELAX's control variate and of all-action's Q(s, a)
 (c(s, z) = v(s) + mlp(s, z): the paper's form for its continuous tasks, c = V + c-hat).
@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, save
 
 import pglab
-from pglab.agent import Agent, resolve_preset
-from pglab.checkpoint import CHECKPOINT, load_checkpoint
-from pglab.environment import make_vector_env
-from pglab.grads import DEFAULT_OVERRIDES, gradient_statistics, horizon_and_model, sample_estimates
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
-from pglab.rollout import Collector
+from pglab.core.agent import Agent, resolve_preset
+from pglab.core.environment import make_vector_env
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
+from pglab.core.rollout import Collector
+from pglab.diagnostics.grads import DEFAULT_OVERRIDES, gradient_statistics, horizon_and_model, sample_estimates
+from pglab.io.checkpoint import CHECKPOINT, load_checkpoint
 
 AGENTS = ("reinforce", "reinforce-value", "reinforce-optimal", "relax", "all-action")
 

@@ -43,7 +43,7 @@ def row_cost(rows: int = 5000) -> dict[str, float]:
 
     import torch  # noqa: F401  (a training process has torch loaded before it opens the writer)
 
-    from pglab.runlog import RunLog
+    from pglab.io.runlog import RunLog
 
     row = {"global_step": 0, "charts/episodic_return": 21.5, "charts/episodic_length": 21.5, "charts/SPS": 30000.0}
     row |= {f"losses/{name}": 0.1 for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm")}

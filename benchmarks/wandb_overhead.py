@@ -10,7 +10,7 @@ machine noise hits both alike. Reported, as medians over the repeats:
 * throughput: the run's own ``sps`` (summary.json: environment steps per second of the training
   loop, which includes every W&B ``log`` call) and the offline/disabled ratio (target >= 0.90);
 * wall time W&B adds to a run: process wall time, offline minus disabled (target <= 1.5 s). W&B
-  starts in a background thread (pglab/runlog.py), so most of its start overlaps with training;
+  starts in a background thread (pglab/io/runlog.py), so most of its start overlaps with training;
   the part that does not is also shown on its own: time outside the training loop, offline minus
   disabled (importing wandb and starting its service if training outran it, then the finish, the
   checkpoint artifact and the results table at the end);

@@ -5,7 +5,7 @@ pglab imports it through its own ``pglab.envs`` entry point, the same path a thi
 takes (see README, "Writing an environment plug-in").
 
 Every environment here exposes its model the way Gymnasium's toy-text environments do
-(``env.unwrapped.P`` and ``env.unwrapped.initial_state_distrib``), so :mod:`pglab.exact` computes
+(``env.unwrapped.P`` and ``env.unwrapped.initial_state_distrib``), so :mod:`pglab.diagnostics.exact` computes
 its exact policy gradient.
 Episodes of the one-step environments are registered with a time limit of 1 (they end after one
 step anyway): the limit is the horizon of their exact objective.

@@ -41,7 +41,7 @@ class DelayedChain(gym.Env[np.int64, np.int64]):
     ## Model
     Gymnasium's toy-text format: ``P[s][a]`` lists ``(probability, next_state, reward, terminated)``
     and ``initial_state_distrib`` is the distribution of the starting state, so
-    :mod:`pglab.exact` computes the exact gradient.
+    :mod:`pglab.diagnostics.exact` computes the exact gradient.
 
     ## Arguments
     ``n``: the chain length (default 5); ``slip``: the probability that an action has the other

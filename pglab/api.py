@@ -34,7 +34,7 @@ def refuse_unknown(rest: Mapping[str, Any], known: Iterable[str], what: str) -> 
 
 def names(value: str | Iterable[str], what: str) -> tuple[str, ...]:
     """``"a,b"`` or ``["a", "b"]`` -> ("a", "b")."""
-    from pglab.experiments import parse_names
+    from pglab.lab.experiments import parse_names
 
     return parse_names(value if isinstance(value, str) else ",".join(value), what)
 
@@ -42,13 +42,13 @@ def names(value: str | Iterable[str], what: str) -> tuple[str, ...]:
 def train(config: Any = None, /, **options: Any) -> dict[str, Any]:
     """Train one agent on one environment; returns the summary, with its ``run_dir``.
 
-    ``options`` are :class:`pglab.train.TrainConfig` fields (agent, env, seed, total_steps, run_dir,
+    ``options`` are :class:`pglab.core.train.TrainConfig` fields (agent, env, seed, total_steps, run_dir,
     target_return, ...) and the agent's preset fields (``lr=1e-3``, ``num_steps=64``: as ``--set``)::
 
         pglab.train(agent="reinforce-rloo", env="CartPole-v1", total_steps=50_000, lr=2e-3)
     """
-    from pglab.train import TrainConfig
-    from pglab.train import train as run_training
+    from pglab.core.train import TrainConfig
+    from pglab.core.train import train as run_training
 
     if config is None:
         fields, preset_fields = split_options(TrainConfig, options)
@@ -66,7 +66,7 @@ def resume(
 
     ``trusted_modules``: plug-in modules the run's ``module:EnvId`` may import (``--trust-env-module``).
     """
-    from pglab.train import resume as resume_run
+    from pglab.core.train import resume as resume_run
 
     return resume_run(run_dir, total_steps=total_steps, progress=progress, trusted_modules=tuple(trusted_modules))
 
@@ -75,9 +75,9 @@ def evaluate(source: str | Path, **options: Any) -> dict[str, Any]:
     """Evaluate a run directory's (or checkpoint file's) policy; writes and returns the result.
 
     Options: ``episodes``, ``greedy``, ``env_id``, ``seed``, ``video``, ``trusted_modules`` and ``json_path`` (default:
-    one file per mode beside the checkpoint, see :func:`pglab.evaluate.default_result_path`).
+    one file per mode beside the checkpoint, see :func:`pglab.lab.evaluate.default_result_path`).
     """
-    from pglab.evaluate import evaluate_and_save
+    from pglab.lab.evaluate import evaluate_and_save
 
     return evaluate_and_save(source, **options)
 
@@ -85,9 +85,9 @@ def evaluate(source: str | Path, **options: Any) -> dict[str, Any]:
 def grads(env: str, agents: str | Iterable[str], **options: Any) -> dict[str, Any]:
     """Measure agents' gradient estimators on a frozen policy (as ``pglab grads``); returns the report.
 
-    ``options`` are :class:`pglab.grads.GradsConfig` fields (samples, batch_episodes, reference, ...).
+    ``options`` are :class:`pglab.diagnostics.grads.GradsConfig` fields (samples, batch_episodes, reference, ...).
     """
-    from pglab.grads import GradsConfig, run_grads
+    from pglab.diagnostics.grads import GradsConfig, run_grads
 
     fields, rest = split_options(GradsConfig, options)
     refuse_unknown(rest, [f.name for f in dataclasses.fields(GradsConfig)], "pglab.grads")
@@ -112,13 +112,13 @@ def compare(
 ) -> Any:
     """Run every agent on every environment with every seed (as ``pglab compare``); resumable.
 
-    ``options`` are :class:`pglab.experiments.GridSpec` fields (total_steps, overrides, protocol,
+    ``options`` are :class:`pglab.lab.experiments.GridSpec` fields (total_steps, overrides, protocol,
     target_return, name, checkpoint_every, train_options, wandb_*). Returns the grid's
-    :class:`~pglab.experiments.GridResult`. With ``sweep`` (``{"lr": ["3e-4", "1e-3"]}``) and
-    ``tune_seeds``, every agent gets an equal tuning budget first (:mod:`pglab.tuning`); ``seeds``
-    are then the evaluation seeds, and the result a :class:`~pglab.tuning.SweepResult`.
+    :class:`~pglab.lab.experiments.GridResult`. With ``sweep`` (``{"lr": ["3e-4", "1e-3"]}``) and
+    ``tune_seeds``, every agent gets an equal tuning budget first (:mod:`pglab.lab.tuning`); ``seeds``
+    are then the evaluation seeds, and the result a :class:`~pglab.lab.tuning.SweepResult`.
     """
-    from pglab.experiments import GridSpec, parse_seeds, run_grid
+    from pglab.lab.experiments import GridSpec, parse_seeds, run_grid
 
     fields, rest = split_options(GridSpec, options)
     refuse_unknown(rest, [f.name for f in dataclasses.fields(GridSpec)], "pglab.compare")
@@ -131,7 +131,7 @@ def compare(
     )
     if sweep is None and tune_seeds is None:
         return run_grid(spec, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
-    from pglab.tuning import SweepSpec, run_sweep
+    from pglab.lab.tuning import SweepSpec, run_sweep
 
     if not sweep or tune_seeds is None:
         raise ConfigError("an equal tuning budget needs both --sweep KEY=v1,v2,... and --tune-seeds, e.g. 100-102")
@@ -147,6 +147,6 @@ def compare(
 def report(directory: str | Path, out: str | Path | None = None, html: bool = False) -> Any:
     """Figures, report.md and CSVs for a grid's or a run's directory (as ``pglab report``); with ``html``,
     also the interactive report.html (as ``pglab report --html``)."""
-    from pglab.report import build_report
+    from pglab.lab.report import build_report
 
     return build_report(Path(directory), Path(out) if out else None, html=html)

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from pglab.configfile import config_option, dumps, merged_pairs, option_key
+from pglab.core.preset import parse_assignments
 from pglab.errors import PglabError, RunInterrupted
-from pglab.preset import parse_assignments
-from pglab.runlog import WANDB_MODES, default_wandb_mode
+from pglab.io.configfile import config_option, dumps, merged_pairs, option_key
+from pglab.io.runlog import WANDB_MODES, default_wandb_mode
 
 
 def _parse_env_kwargs(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def train(
     """Train one agent on one environment and write its run directory."""
     ctx = click.get_current_context()
     from pglab import api
-    from pglab.train import TrainConfig
+    from pglab.core.train import TrainConfig
 
     if resume_dir is not None:
         _report(api.resume(resume_dir, total_steps=total_steps, progress=progress, trusted_modules=trusted_modules))
@@ -356,14 +356,14 @@ def compare(
 ) -> None:
     """Run every agent on every environment with every seed; rerun the same command to resume."""
     from pglab import api
-    from pglab.experiments import parse_names, parse_seeds
-    from pglab.tuning import parse_sweep
+    from pglab.lab.experiments import parse_names, parse_seeds
+    from pglab.lab.tuning import parse_sweep
 
     ctx = click.get_current_context()
     overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
     sweep = parse_sweep(sweeps) if sweeps else None
     if device is not None:  # one line now rather than every run failing alike
-        from pglab.device import resolve_device
+        from pglab.core.device import resolve_device
 
         resolve_device(device)
     result = api.compare(
@@ -452,7 +452,7 @@ def runs(
 
     Example: pglab runs grids/cartpole --agent reinforce-rloo --status finished
     """
-    from pglab import runlist
+    from pglab.lab import runlist
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv exclude each other; choose one")
@@ -578,7 +578,7 @@ def grads(
 ) -> None:
     """Measure each agent's gradient estimator (bias, variance, SNR, cosine, cost) on a frozen policy."""
     from pglab import api
-    from pglab.grads import markdown_table
+    from pglab.diagnostics.grads import markdown_table
 
     report = api.grads(
         env_id,
@@ -611,8 +611,8 @@ def grads(
 )
 def list_command(agent: str | None, show_envs: bool) -> None:
     """Show the agents and the registered Discrete-action environments."""
-    from pglab.environment import discrete_env_ids
-    from pglab.plugins import get_agent, load_agents
+    from pglab.core.environment import discrete_env_ids
+    from pglab.core.plugins import get_agent, load_agents
 
     if agent is not None:
         spec = get_agent(agent)

@@ -244,7 +244,7 @@ def test_a_compression_bomb_is_refused_before_torch_reads_it(cartpole_run: Path,
 
 
 def test_a_checkpoint_larger_than_memory_is_refused(cartpole_run: Path, run_cli, monkeypatch):
-    monkeypatch.setattr("pglab.checkpoint.available_memory", lambda: 1000)
+    monkeypatch.setattr("pglab.io.checkpoint.available_memory", lambda: 1000)
     line = one_line_error(*run_cli("eval", str(cartpole_run))[::2])
     assert "more than the 0.0 GB of memory available; not loaded" in line
 

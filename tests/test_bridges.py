@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 import pglab
-from pglab import estimators as est
-from pglab import exact
-from pglab.agent import resolve_preset
-from pglab.environment import make_vector_env
-from pglab.grads import GradsConfig, gradient_statistics, run_grads, sample_estimates
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
-from pglab.rollout import Collector
+from pglab.core import estimators as est
+from pglab.core.agent import resolve_preset
+from pglab.core.environment import make_vector_env
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
+from pglab.core.rollout import Collector
+from pglab.diagnostics import exact
+from pglab.diagnostics.grads import GradsConfig, gradient_statistics, run_grads, sample_estimates
 from tests.helpers import read_metrics
 from tests.test_estimators import LOGITS, REWARDS, exact_gradient, within_standard_errors
 from tests.test_grads import assert_unbiased

@@ -9,8 +9,8 @@ import gymnasium as gym
 import pytest
 
 import pglab
-from pglab.checkpoint import DEFAULT_CHECKPOINT_EVERY, load_checkpoint
 from pglab.cli import cli
+from pglab.io.checkpoint import DEFAULT_CHECKPOINT_EVERY, load_checkpoint
 from tests.helpers import read_json
 
 COMMANDS = sorted(cli.commands)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from pglab.errors import ConfigError
-from pglab.experiments import GridSpec, RunTask, longest_first, plan, probe_step_seconds
+from pglab.lab.experiments import GridSpec, longest_first, plan, probe_step_seconds
+from pglab.lab.runtask import RunTask
 from tests.helpers import read_json, read_metrics
 
 CRASHING_ENV = "tests.grid_envs:pglab-test/CrashesOnSeed1-v0"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pglab.device import resolve_device
-from pglab.rollout import RolloutBuffer
+from pglab.core.device import resolve_device
+from pglab.core.rollout import RolloutBuffer
 from tests.helpers import read_json, read_metrics
 
 TINY = ("--total-steps", "512", "--wandb-mode", "disabled", "--no-progress")
@@ -50,7 +50,7 @@ def test_the_device_path_gives_the_numbers_of_the_plain_cpu_path(tmp_path: Path,
     """A learner on another device acts through DeviceActor and updates on copied batches; with the
     device "cpu:0" that path runs here without a GPU and must change no number."""
     import pglab
-    from pglab.device import DeviceActor
+    from pglab.core.device import DeviceActor
 
     def run(name: str) -> list[dict]:
         pglab.train(agent="gumbel-st", env="CartPole-v1", total_steps=1024, run_dir=str(tmp_path / name),
@@ -61,7 +61,7 @@ def test_the_device_path_gives_the_numbers_of_the_plain_cpu_path(tmp_path: Path,
     calls = []
     act = DeviceActor.act
     monkeypatch.setattr(DeviceActor, "act", lambda self, features: calls.append(1) or act(self, features))
-    train_module = sys.modules["pglab.train"]  # `pglab.train` the attribute is the function
+    train_module = sys.modules["pglab.core.train"]  # `pglab.core.train` the attribute is the function
     monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device("cpu", 0))
     assert run("other") == plain
     assert len(calls) == 1024 // 8  # every vector step acted through the device path (8 envs)

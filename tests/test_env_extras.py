@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import pglab
-from pglab.checkpoint import load_checkpoint
-from pglab.plugins import load_agents
+from pglab.core.plugins import load_agents
+from pglab.io.checkpoint import load_checkpoint
 from tests.helpers import read_json, read_metrics
 
 TINY = {"wandb_mode": "disabled", "progress": False, "num_envs": 2, "overrides": {"num_steps": 16}}

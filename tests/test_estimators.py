@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pglab import estimators as est
+from pglab.core import estimators as est
 
 # ---------------------------------------------------------------------------------------------
 # Returns and GAE against hand-computed values

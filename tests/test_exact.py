@@ -1,4 +1,4 @@
-"""pglab.exact: the exact objective and gradient of environments that expose their model."""
+"""pglab.diagnostics.exact: the exact objective and gradient of environments that expose their model."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import gymnasium as gym
 import pytest
 import torch
 
-from pglab import exact
-from pglab.environment import load_env_plugins
+from pglab.core.environment import load_env_plugins
+from pglab.core.policy import PolicyNetwork
+from pglab.diagnostics import exact
 from pglab.errors import EnvironmentSetupError
-from pglab.policy import PolicyNetwork
 
 load_env_plugins()  # registers the pglab/ environments through their entry point
 

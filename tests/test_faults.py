@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import pglab
-from pglab.checkpoint import load_checkpoint, save_checkpoint
 from pglab.errors import StorageError
+from pglab.io.checkpoint import load_checkpoint, save_checkpoint
 from tests.helpers import read_json, read_metrics, run_pglab_subprocess
 
 STEPS = 40 * 1024  # 40 updates of reinforce-value's 16 x 64 batch
@@ -86,7 +86,7 @@ def test_interrupted_and_resumed_run_matches_the_uninterrupted_run(tmp_path: Pat
 
 def test_resume_of_an_environment_whose_state_cannot_be_saved_restarts_episodes(tmp_path: Path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
-    monkeypatch.setattr("pglab.envstate.capture", lambda envs: None)
+    monkeypatch.setattr("pglab.io.envstate.capture", lambda envs: None)
     pglab.train(agent="reinforce", env="CartPole-v1", total_steps=4096, run_dir=str(run_dir), wandb_mode="disabled",
                 progress=False, checkpoint_every=1024)  # fmt: skip
     summary = pglab.resume(run_dir, total_steps=8192, progress=False)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pglab import figures
-from pglab.report import RETURN, build_report
+from pglab.lab import figures
+from pglab.lab.report import build_report
+from pglab.lab.results import RETURN
 from tests.test_report import write_run
 
 GRADS_ROW = {"grads/estimator_variance": 2e-4, "grads/estimator_snr": 0.5, "grads/estimator_cosine": 0.3,

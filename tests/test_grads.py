@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from pglab.checkpoint import save_checkpoint
-from pglab.environment import make_vector_env
-from pglab.grads import GradsConfig, run_grads
-from pglab.policy import PolicyNetwork
+from pglab.core.environment import make_vector_env
+from pglab.core.policy import PolicyNetwork
+from pglab.diagnostics.grads import GradsConfig, run_grads
+from pglab.io.checkpoint import save_checkpoint
 
 SCORE_FUNCTION = ("reinforce", "reinforce-ema", "reinforce-value", "reinforce-rloo")
 
@@ -85,7 +85,7 @@ def frozen_lake_checkpoint(path: Path) -> Path:
 
 
 def test_score_function_estimators_are_unbiased_and_baselines_cut_variance_on_frozen_lake(tmp_path):
-    """gamma = 1: the agents' undiscounted step weights then match J exactly (see pglab.grads). With them,
+    """gamma = 1: the agents' undiscounted step weights then match J exactly (see pglab.diagnostics.grads). With them,
     the bridges: relax, the optimal baseline and all-action, which the exact Q makes unbiased too."""
     rows = grads(
         tmp_path,
@@ -245,7 +245,7 @@ def test_bad_flags_give_one_clear_line(run_cli, tmp_path, args, message):
 
 @pytest.mark.parametrize("env", ["pglab/DelayedChain-v0", "CartPole-v1"])  # exact and large-batch references
 def test_training_logs_estimator_diagnostics_without_changing_the_run(tmp_path, env):
-    from pglab.train import TrainConfig, train
+    from pglab.core.train import TrainConfig, train
 
     def run(every: int) -> list[dict]:
         config = TrainConfig(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pglab.grads import bias_in_words
+from pglab.diagnostics.grads import bias_in_words
 
 
 def report(kind: str) -> dict:

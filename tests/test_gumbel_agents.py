@@ -9,9 +9,9 @@ import torch
 from gymnasium.spaces import Box, Discrete
 
 import pglab
-from pglab.agent import resolve_preset
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
+from pglab.core.agent import resolve_preset
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
 from tests.helpers import read_json, read_metrics
 
 GUMBEL_AGENTS = ("gumbel-softmax", "gumbel-st", "gumbel-rao")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from scipy import stats
 
-from pglab import estimators as est
-from pglab.temperature import TemperatureSchedule
+from pglab.core import estimators as est
+from pglab.core.temperature import TemperatureSchedule
 
 LOGITS = torch.tensor([0.5, -0.3, 0.1, 1.2], dtype=torch.float64)
 C = torch.tensor([1.0, -2.0, 0.5, 0.3], dtype=torch.float64)

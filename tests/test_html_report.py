@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
-from pglab.experiments import GridSpec
-from pglab.report import FEW_SEEDS, RETURN, build_report
-from pglab.tuning import PointScore, SweepSpec, write_tuning
+from pglab.lab.experiments import GridSpec
+from pglab.lab.report import build_report
+from pglab.lab.results import FEW_SEEDS, RETURN
+from pglab.lab.tuning import PointScore, SweepSpec, write_tuning
 from tests.browser import chromium, load
 from tests.helpers import read_json
 from tests.test_report import read_csv, write_run

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from pglab.agent import resolve_preset
-from pglab.plugins import load_agents
-from pglab.policy import ConvTorso, ObservationEncoder, PolicyNetwork, image_layout, network
-from pglab.rollout import RolloutBuffer
-from pglab.train import seed_everything
+from pglab.core.agent import resolve_preset
+from pglab.core.plugins import load_agents
+from pglab.core.policy import ConvTorso, ObservationEncoder, PolicyNetwork, image_layout, network
+from pglab.core.reproducibility import seed_everything
+from pglab.core.rollout import RolloutBuffer
 
 
 def box(shape: tuple[int, ...], dtype: type = bool) -> gym.spaces.Box:

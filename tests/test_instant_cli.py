@@ -10,8 +10,8 @@ import json
 import subprocess
 import sys
 
-from pglab.policy import ACTIVATIONS
-from pglab.preset import ACTIVATION_NAMES
+from pglab.core.policy import ACTIVATIONS
+from pglab.core.preset import ACTIVATION_NAMES
 
 HEAVY = ("torch", "wandb", "matplotlib", "scipy", "ray")
 

@@ -4,7 +4,7 @@ On a short chain every trajectory of an H-step episode can be listed with its pr
 *expectation* of an agent's estimate is computed exactly (no sampling noise): the sum over trajectories
 of probability times the estimate ``pglab grads`` reads from the agent (``policy_loss`` through
 ``estimate_gradient``, per episode). With ``discount_weighting`` and ``truncation=terminal`` it must equal
-grad J of J = E[sum_{t<H} gamma^t r_t] (pglab.exact) for any gamma, slip and state baseline; with the
+grad J of J = E[sum_{t<H} gamma^t r_t] (pglab.diagnostics.exact) for any gamma, slip and state baseline; with the
 defaults it must not.
 """
 
@@ -19,13 +19,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pglab import exact
-from pglab.agent import resolve_preset
-from pglab.environment import load_env_plugins
-from pglab.grads import estimate_gradient
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
-from pglab.rollout import RolloutBuffer
+from pglab.core.agent import resolve_preset
+from pglab.core.environment import load_env_plugins
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
+from pglab.core.rollout import RolloutBuffer
+from pglab.diagnostics import exact
+from pglab.diagnostics.grads import estimate_gradient
 
 load_env_plugins()
 HORIZON = 3
@@ -114,7 +114,7 @@ def test_consistent_fields_make_the_score_function_exact_in_expectation(gamma, s
 
 
 def test_weight_one_scores_miss_the_discounted_gradient_by_what_exact_says():
-    """The default weight 1 at gamma < 1: its expectation is not grad J, and pglab.exact.weight_one_gradient
+    """The default weight 1 at gamma < 1: its expectation is not grad J, and pglab.diagnostics.exact.weight_one_gradient
     (which the bias benchmark tables) computes it exactly."""
     fields = {**CONSISTENT, "discount_weighting": False}
     expected, gradient, weight_one = expected_estimate("reinforce", 0.7, 0.2, 0, **fields)

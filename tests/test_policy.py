@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from pglab.policy import ObservationEncoder, PolicyNetwork, UnsupportedSpaceError
-from pglab.train import seed_everything
+from pglab.core.policy import ObservationEncoder, PolicyNetwork, UnsupportedSpaceError
+from pglab.core.reproducibility import seed_everything
 
 
 def test_box_is_flattened():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from pglab.progress import Progress
+from pglab.io.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import pglab
-from pglab.plugins import load_agents
+from pglab.core.plugins import load_agents
 
 RUNS = itertools.count()
 HANG_S = 60  # an example that has not returned by then counts as a hang

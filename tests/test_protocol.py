@@ -11,10 +11,10 @@ from typing import ClassVar
 import pytest
 import torch
 
-from pglab.agent import MATCHED_SETTINGS, CriticPreset, Preset, knob, matched_values, resolve_preset, shared_fields
+from pglab.core.agent import MATCHED_SETTINGS, CriticPreset, Preset, knob, matched_values, resolve_preset, shared_fields
+from pglab.core.plugins import get_agent, load_agents
+from pglab.core.train import TrainConfig, build_run
 from pglab.errors import ConfigError
-from pglab.plugins import get_agent, load_agents
-from pglab.train import TrainConfig, build_run
 from tests.helpers import read_json
 
 

@@ -22,10 +22,10 @@ import pytest
 import torch
 
 import pglab
-from pglab.checkpoint import load_checkpoint, save_checkpoint
+from pglab.core.plugins import load_agents
 from pglab.errors import NonFiniteLossError, StorageError
-from pglab.plugins import load_agents
-from pglab.rundir import LOCK_NAME
+from pglab.io.checkpoint import load_checkpoint, save_checkpoint
+from pglab.io.rundir import LOCK_NAME
 from tests.helpers import read_json, read_metrics, run_pglab_subprocess
 
 QUICK = ("--wandb-mode", "disabled", "--no-progress")
@@ -177,7 +177,7 @@ def test_nan_rewards_leave_a_checkpoint_that_resumes_cleanly(tmp_path: Path, age
 
 
 def test_reinforce_ema_moves_its_baseline_only_after_a_finite_update():
-    from pglab.train import TrainConfig, build_run
+    from pglab.core.train import TrainConfig, build_run
 
     run = build_run(TrainConfig(agent="reinforce-ema", wandb_mode="disabled", num_envs=2,
                                 overrides={"num_steps": 16}), Path("unused"))  # fmt: skip
@@ -314,7 +314,7 @@ def test_a_real_full_disk_end_to_end(tmp_path: Path):
 
 
 def test_a_cut_metrics_row_is_quarantined_on_resume_and_said_in_one_line(tmp_path: Path, capsys):
-    from pglab.report import build_report
+    from pglab.lab.report import build_report
 
     run_dir = tmp_path / "run"
     small_run(run_dir, total_steps=4096, checkpoint_every=1024)
@@ -338,8 +338,8 @@ def test_a_cut_metrics_row_is_quarantined_on_resume_and_said_in_one_line(tmp_pat
 
 def test_a_session_under_way_never_leaves_an_earlier_finished_summary_behind(tmp_path: Path, monkeypatch):
     """A resumed run killed mid-session must not pass for finished (report, compare): its summary says running."""
-    from pglab.report import build_report
-    from pglab.runlog import RunLog
+    from pglab.io.runlog import RunLog
+    from pglab.lab.report import build_report
 
     run_dir, killed = tmp_path / "run", tmp_path / "killed"
     small_run(run_dir, checkpoint_every=1024)
@@ -374,7 +374,7 @@ def test_an_early_ctrl_c_says_nothing_was_saved(tmp_path: Path, monkeypatch, run
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(importlib.import_module("pglab.train"), "build_run", interrupted)
+    monkeypatch.setattr(importlib.import_module("pglab.core.train"), "build_run", interrupted)
     code, _, err = run_cli("train", "--run-dir", str(tmp_path / "r"), *QUICK)
     assert code == 130 and err.strip() == "interrupted before anything was written: nothing was saved"
     assert not (tmp_path / "r").exists()
@@ -454,7 +454,7 @@ def test_ctrl_c_ends_a_grid_with_every_child_reaped_and_status_complete(tmp_path
 def test_online_wandb_without_network_holds_training_back_a_few_seconds_at_most(tmp_path, monkeypatch, run_cli):
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no network
-    monkeypatch.setattr("pglab.runlog.ONLINE_START_WAIT_S", 1.0)
+    monkeypatch.setattr("pglab.io.runlog.ONLINE_START_WAIT_S", 1.0)
     started = time.monotonic()
     code, _, err = run_cli("train", "--agent", "reinforce", "--total-steps", "2048", "--run-dir", str(tmp_path / "r"),
                            "--wandb-mode", "online", "--no-progress")  # fmt: skip
@@ -469,7 +469,7 @@ def test_online_wandb_without_network_holds_training_back_a_few_seconds_at_most(
 
 
 def test_ctrl_c_during_a_run_says_what_was_saved(tmp_path: Path, monkeypatch, run_cli):
-    from pglab.runlog import RunLog
+    from pglab.io.runlog import RunLog
 
     run_dir, real_log = tmp_path / "r", RunLog.log
 
@@ -488,7 +488,7 @@ def test_ctrl_c_during_a_run_says_what_was_saved(tmp_path: Path, monkeypatch, ru
 
 
 def test_a_second_grid_in_the_same_directory_is_refused(tmp_path: Path, run_cli):
-    from pglab.rundir import DirectoryLock
+    from pglab.io.rundir import DirectoryLock
 
     out = tmp_path / "grid"
     with DirectoryLock(out, "compare"):  # a grid under way in OUT (this process holds its lock)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pglab import stats
-from pglab.report import RETURN, RunRecord, build_report, curve_band, step_grid
+from pglab.lab import stats
+from pglab.lab.report import build_report
+from pglab.lab.results import RETURN, RunRecord, curve_band, step_grid
 
 ALPHA_FINALS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]  # IQM: mean of 2, 4, 8, 16 = 7.5
 BETA = {0: (60.0, 1000, 1.0), 1: (70.0, 3000, 3.0), 2: (50.0, None, None), 3: (80.0, 2000, 2.0)}  # final, solved at

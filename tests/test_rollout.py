@@ -1,13 +1,13 @@
-"""pglab.rollout: what the Collector stores, step by step, in windows and in whole episodes."""
+"""pglab.core.rollout: what the Collector stores, step by step, in windows and in whole episodes."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from pglab.environment import make_vector_env
-from pglab.policy import PolicyNetwork
-from pglab.rollout import Collector, episode_shares
+from pglab.core.environment import make_vector_env
+from pglab.core.policy import PolicyNetwork
+from pglab.core.rollout import Collector, episode_shares
 
 
 class Forward:

@@ -103,8 +103,8 @@ def test_a_run_directory_lists_itself_and_bad_input_is_one_line(folder: Path, ru
 
 
 def test_a_run_whose_lock_is_held_is_listed_in_use_and_not_once_released(folder: Path):
-    from pglab.rundir import DirectoryLock
-    from pglab.runlist import run_info
+    from pglab.io.rundir import DirectoryLock
+    from pglab.lab.runlist import run_info
 
     real = folder / "real"
     assert run_info(real).status == "finished"

@@ -16,8 +16,8 @@ import gymnasium as gym
 import pytest
 import torch
 
-from pglab import estimators as est
-from pglab.policy import ACTIVATIONS, PolicyNetwork
+from pglab.core import estimators as est
+from pglab.core.policy import ACTIVATIONS, PolicyNetwork
 from tests.helpers import read_metrics
 
 

@@ -1,4 +1,4 @@
-"""pglab.stats against hand values, the exact bootstrap distribution and normal theory."""
+"""pglab.lab.stats against hand values, the exact bootstrap distribution and normal theory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pglab import stats
+from pglab.lab import stats
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

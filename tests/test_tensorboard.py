@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from pglab import tblog
-from pglab.checkpoint import CHECKPOINT
+from pglab.io import tblog
+from pglab.io.checkpoint import CHECKPOINT
 from tests.helpers import read_metrics
 
 TRAIN = ("train", "--agent", "reinforce-rloo", "--env", "CartPole-v1", "--num-envs", "2", "--wandb-mode", "disabled",

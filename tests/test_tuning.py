@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pglab.tuning import PointScore, at_the_edge, choose, criterion_value, parse_sweep, sweep_points
+from pglab.lab.tuning import PointScore, at_the_edge, choose, criterion_value, parse_sweep, sweep_points
 from tests.helpers import read_json
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from pglab.cli import main
-from pglab.train import TrainConfig
+from pglab.core.train import TrainConfig
 from tests.helpers import read_json, read_metrics
 from tests.wandb_records import BLOCK_SIZE, OfflineRun, find_run_file
 
@@ -42,7 +42,7 @@ def isolate_wandb(monkeypatch: pytest.MonkeyPatch, home: Path, mode: str | None)
 
 
 def patch_wandb_process(monkeypatch: pytest.MonkeyPatch, home: Path, source: str) -> None:
-    """Run ``source`` first thing in the W&B process (pglab.wandb_process): how a test breaks W&B there.
+    """Run ``source`` first thing in the W&B process (pglab.io.wandb_process): how a test breaks W&B there.
 
     The code is a ``sitecustomize`` module on the PYTHONPATH the W&B process inherits.
     """
@@ -255,7 +255,7 @@ def test_capture_video_without_moviepy_is_one_warning(
 def test_eval_video_holds_every_frame_of_one_episode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import imageio_ffmpeg
 
-    from pglab.evaluate import evaluate
+    from pglab.lab.evaluate import evaluate
 
     isolate_wandb(monkeypatch, tmp_path, mode="disabled")
     assert pglab(*TRAIN_ARGS, "--run-dir", str(tmp_path / "run")) == 0
@@ -339,7 +339,7 @@ def test_one_wandb_process_serves_the_runs_of_one_training_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A grid's worker runs many runs: wandb is imported once, in one W&B process, not once per run."""
-    from pglab.runlog import _WandbProcess
+    from pglab.io.runlog import _WandbProcess
 
     isolate_wandb(monkeypatch, tmp_path, mode="offline")
     pids = []

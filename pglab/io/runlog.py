@@ -9,7 +9,7 @@ artifact. W&B never stops training: if it cannot start, or any W&B call fails, o
 is printed and the run goes on with metrics.jsonl alone.
 
 ``wandb`` is never imported by the training process: a run that uses W&B starts
-:mod:`pglab.wandb_process`, which imports and runs it, and feeds it rows through a pipe.
+:mod:`pglab.io.wandb_process`, which imports and runs it, and feeds it rows through a pipe.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _open_tensorboard(run_dir: Path, start_step: int) -> Any:
-    from pglab.tblog import TensorBoardLog
+    from pglab.io.tblog import TensorBoardLog
 
     return TensorBoardLog(run_dir, purge_from=start_step + 1 if start_step else None)
 
@@ -124,7 +124,7 @@ def _open_tensorboard(run_dir: Path, start_step: int) -> Any:
 class RunLog:
     """Append-only metrics file plus an optional W&B run, opened for one training run.
 
-    W&B lives in a process of its own (:mod:`pglab.wandb_process`): importing wandb, starting its
+    W&B lives in a process of its own (:mod:`pglab.io.wandb_process`): importing wandb, starting its
     service and every ``log`` call happen there, on another core where there is one, and the training
     process only hands each row to a writer thread that puts it into a pipe. Offline, training starts
     at once; online, it waits for the W&B run to start (W&B may ask for a login at the terminal, which
@@ -235,7 +235,7 @@ def _online_start_wait() -> float | None:
 
 
 class _WandbProcess:
-    """The training process's end of the pipe to :mod:`pglab.wandb_process`.
+    """The training process's end of the pipe to :mod:`pglab.io.wandb_process`.
 
     A writer thread moves queued lines into the pipe, so ``send`` never blocks training, even while
     the W&B process is still importing wandb; a reader thread prints the process's warnings as they
@@ -249,7 +249,7 @@ class _WandbProcess:
         read_end, write_end = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "pglab.wandb_process", str(read_end)],
+                [sys.executable, "-m", "pglab.io.wandb_process", str(read_end)],
                 pass_fds=(read_end,),
                 stdout=subprocess.PIPE,
                 text=True,

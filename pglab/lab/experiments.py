@@ -1,4 +1,4 @@
-"""Comparison grids: agents x environments x seeds, one ``pglab.train`` call per run.
+"""Comparison grids: agents x environments x seeds, one ``pglab.core.train`` call per run.
 
 A grid lives in one directory::
 
@@ -9,7 +9,7 @@ A grid lives in one directory::
 
 Running the same grid again skips finished runs, resumes unfinished runs that left a checkpoint and
 starts the others afresh, so a grid survives Ctrl-C, a crashed machine and failing runs alike. The
-runs themselves are executed by an engine (:mod:`pglab.engines`): a local process pool, or Ray.
+runs themselves are executed by an engine (:mod:`pglab.lab.engines`): a local process pool, or Ray.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
 from pglab.errors import ConfigError, RunInterrupted
-from pglab.progress import Progress
-from pglab.rundir import DirectoryLock, check_not_in_use
-from pglab.runlog import write_json, write_text_atomic
+from pglab.io.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY
+from pglab.io.progress import Progress
+from pglab.io.rundir import DirectoryLock, check_not_in_use
+from pglab.io.runlog import write_json, write_text_atomic
+from pglab.lab.runtask import FINISHED, Outcome, RunTask, read_summary
 
-FINISHED = "finished"
 DEFAULT_STEP_TIMEOUT = 60.0  # far above any step of a working environment, short enough not to stall a grid
 # TrainConfig fields a grid sets itself; GridSpec.train_options may set any other one
 GRID_FIELDS = frozenset(
@@ -109,7 +109,7 @@ class GridSpec:
     wandb_project: str = "pglab"
     wandb_entity: str | None = None
     train_options: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field, same for every run
-    # Sweep points (pglab.tuning): every agent on every env runs every point, each point a few --set values.
+    # Sweep points (pglab.lab.tuning): every agent on every env runs every point, each point a few --set values.
     points: tuple[dict[str, str], ...] = ({},)
     # Tuned points: "<env>|<agent>" -> the --set values chosen for that agent on that env alone.
     chosen: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -138,7 +138,7 @@ class GridSpec:
 
     def configs(self) -> list[Any]:
         """One TrainConfig per run, in a stable order (environment, agent, point, seed)."""
-        from pglab.train import TrainConfig, run_name
+        from pglab.core.train import TrainConfig, run_name
 
         configs = []
         for env, agent in itertools.product(self.envs, self.agents):
@@ -166,7 +166,7 @@ class GridSpec:
         return configs
 
     def _check_train_options(self) -> None:
-        from pglab.train import TrainConfig
+        from pglab.core.train import TrainConfig
 
         free = {f.name for f in dataclasses.fields(TrainConfig)} - GRID_FIELDS
         for key in self.train_options:
@@ -175,9 +175,9 @@ class GridSpec:
 
     def validate(self) -> None:
         """Catch what would make every run of an agent or environment fail, before any run starts."""
-        from pglab.environment import resolve_env_id
-        from pglab.plugins import get_agent
-        from pglab.preset import resolve_preset
+        from pglab.core.environment import resolve_env_id
+        from pglab.core.plugins import get_agent
+        from pglab.core.preset import resolve_preset
 
         if self.total_steps <= 0:
             raise ConfigError(f"--total-steps must be positive; got {self.total_steps}")
@@ -194,90 +194,6 @@ class GridSpec:
                         resolve_preset(spec.preset, bare_id, {**self.overrides, **extra}, self.protocol)
                     except ConfigError as exc:
                         raise ConfigError(f"{agent} on {env}: {exc}") from exc
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """One run for an engine to execute: start it afresh or resume it from its checkpoint."""
-
-    config: Any  # pglab.train.TrainConfig (kept untyped here so importing this module skips torch)
-    resume: bool
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.config.run_dir)
-
-
-@dataclass
-class Outcome:
-    """What became of one run of the grid; one entry of status.json."""
-
-    run: str
-    env: str
-    agent: str
-    seed: int
-    status: str  # finished, failed, interrupted, or a status of summary.json (diverged, ...)
-    action: str  # skipped (already finished), started, resumed
-    error: str | None = None
-    final_return: float | None = None
-    global_step: int | None = None
-    wall_s: float | None = None
-
-    @property
-    def failed(self) -> bool:
-        """Failed, diverged or crashed; an interrupted run has not failed, it is merely unfinished."""
-        return self.status not in (FINISHED, "interrupted")
-
-    @classmethod
-    def of(
-        cls, task: RunTask, status: str, action: str, summary: dict[str, Any] | None = None, error: str | None = None
-    ):
-        summary = summary or {}
-        config = task.config
-        return cls(
-            run=task.run_dir.name,
-            env=config.env,
-            agent=config.agent,
-            seed=config.seed,
-            status=status,
-            action=action,
-            error=error,
-            final_return=summary.get("return_mean_last100"),
-            global_step=summary.get("global_step"),
-            wall_s=summary.get("wall_s"),
-        )
-
-
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def execute(task: RunTask) -> Outcome:
-    """Run one task to its end and say how it went; never raises (engines run it in worker processes).
-
-    The grid must go on when a run fails, so every exception becomes an Outcome with its error in one
-    line; the run's own directory keeps its summary.json and last checkpoint for a later retry.
-    """
-    from pglab.environment import env_module
-    from pglab.train import resume, train
-
-    action = "resumed" if task.resume else "started"
-    try:
-        summary = (
-            resume(task.run_dir, progress=False, trusted_modules=[env_module(task.config.env)])
-            if task.resume
-            else train(task.config)
-        )
-    except KeyboardInterrupt:
-        return Outcome.of(task, "interrupted", action, read_summary(task.run_dir))
-    except Exception as exc:
-        summary = read_summary(task.run_dir) or {}
-        status = summary.get("status") if summary.get("status") not in (None, "running", FINISHED) else "failed"
-        return Outcome.of(task, status, action, summary, error=f"{type(exc).__name__}: {exc}")
-    return Outcome.of(task, summary["status"], action, summary)
 
 
 def plan(spec: GridSpec) -> tuple[list[RunTask], list[Outcome]]:
@@ -326,7 +242,7 @@ def probe_step_seconds(env_ids: Iterable[str], steps: int = 64, num_envs: int = 
     Python, CartPole-v1 steps all copies in numpy at once), which decides most of a run's length at
     an equal budget. An environment that fails here counts as 1 s a step: it fails fast in its run.
     """
-    from pglab.environment import make_vector_env
+    from pglab.core.environment import make_vector_env
 
     costs = {}
     for env_id in env_ids:
@@ -415,7 +331,7 @@ def run_grid(
     Interrupting the grid (Ctrl-C) lets the running runs save a checkpoint; their outcomes say
     "interrupted" and the same command resumes them.
     """
-    from pglab.engines import get_engine
+    from pglab.lab.engines import get_engine
 
     run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
     spec.validate()

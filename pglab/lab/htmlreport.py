@@ -5,8 +5,8 @@ script that draw them: learning curves with 95% bootstrap bands per agent, the I
 CIs (and the same intervals as a figure), performance profiles, the ``grads/*`` diagnostics and a
 table of every run linking its files. Hovering shows the numbers; clicking an agent in a legend
 hides or shows its curve and band together. The numbers are those of report.md: the same runs,
-grouped by :func:`pglab.report.group_runs`, the same bands (:func:`pglab.report.curve_bands`,
-:func:`pglab.report.profile_bands`).
+grouped by :func:`pglab.lab.results.group_runs`, the same bands (:func:`pglab.lab.results.curve_bands`,
+:func:`pglab.lab.results.profile_bands`).
 
 When every figure is drawn the script sets ``data-rendered`` on ``<body>`` to the number of
 figures and ``data-render-ms`` to the milliseconds since navigation started; a failure sets
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pglab.report import (
+from pglab.lab.results import (
     FEW_SEEDS,
     GRADS_LABELS,
     GRADS_PREFIX,
@@ -41,7 +41,7 @@ from pglab.report import (
     profile_bands,
     result_table,
 )
-from pglab.runlist import read_json
+from pglab.lab.runlist import read_json
 
 # Files of a run directory the runs table links to, in this order, when they exist (glob patterns; *.pt:
 # the checkpoint, without importing torch to learn its name).

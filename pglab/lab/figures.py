@@ -1,7 +1,7 @@
 """The report's figures: learning curves, performance profiles and gradient diagnostics, per environment.
 
 matplotlib runs with its Agg backend: reports are written on machines with no display (clusters, CI).
-Every band drawn is a 95% percentile bootstrap over seeds (:mod:`pglab.stats`).
+Every band drawn is a 95% percentile bootstrap over seeds (:mod:`pglab.lab.stats`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from pglab.report import RunRecord
+    from pglab.lab.results import RunRecord
 
 
 def pyplot() -> Any:
@@ -48,7 +48,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 def _curves_axes(ax: Any, by_agent: dict[str, list[RunRecord]], metric: str) -> bool:
     """Draw every agent's mean curve of ``metric`` with its band; False if no run logged it."""
-    from pglab.report import curve_bands
+    from pglab.lab.results import curve_bands
 
     grid, bands = curve_bands(by_agent, metric)
     for agent, (band, runs) in bands.items():
@@ -59,7 +59,7 @@ def _curves_axes(ax: Any, by_agent: dict[str, list[RunRecord]], metric: str) -> 
 
 
 def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path | None:
-    from pglab.report import RETURN
+    from pglab.lab.results import RETURN
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -73,7 +73,7 @@ def learning_curves(env: str, by_agent: dict[str, list[RunRecord]], path: Path) 
 
 
 def performance_profiles(env: str, by_agent: dict[str, list[RunRecord]], path: Path) -> Path:
-    from pglab.report import profile_bands
+    from pglab.lab.results import profile_bands
 
     plt = pyplot()
     thresholds, bands = profile_bands(by_agent)
@@ -98,7 +98,7 @@ def gradient_curves(
     With ``timings``, the panels of the costs instead (time per estimate): seconds are not statistics
     of the estimator and get a figure of their own.
     """
-    from pglab.report import GRADS_LABELS, GRADS_PREFIX, GRADS_TIMINGS, grads_metrics, positive
+    from pglab.lab.results import GRADS_LABELS, GRADS_PREFIX, GRADS_TIMINGS, grads_metrics, positive
 
     metrics = [m for m in grads_metrics(by_agent) if (m in GRADS_TIMINGS) == timings]
     if not metrics:

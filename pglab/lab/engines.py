@@ -1,7 +1,7 @@
 """Engines that execute a grid's runs: a local process pool, or Ray for more than one machine.
 
 An engine is a function ``(tasks, workers, address) -> iterator of Outcome`` that yields each run's
-outcome as it completes. Both run :func:`pglab.experiments.execute` once per run, in a process of
+outcome as it completes. Both run :func:`pglab.lab.runtask.execute` once per run, in a process of
 its own holding one CPU, with torch limited to one thread: the small networks of pglab run fastest
 on one thread, and one process per core uses every core without oversubscribing any.
 """
@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_
 from typing import Any
 
 from pglab.errors import ConfigError
-from pglab.experiments import Outcome, RunTask, execute
+from pglab.lab.runtask import Outcome, RunTask, execute
 
 ENGINES = ("local", "ray")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -35,7 +35,7 @@ def _init_local_worker(stop_event: Any) -> None:
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
     # An idle worker must survive Ctrl-C (a dead worker breaks the whole pool); a training one
-    # receives it all the same, because pglab.train installs its own graceful handler while it runs.
+    # receives it all the same, because pglab.core.train installs its own graceful handler while it runs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -140,7 +140,7 @@ def _process_context() -> Any:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     # torch.optim imports torch._dynamo the first time an optimiser is built: seconds more per worker
-    context.set_forkserver_preload(["pglab.train", "torch._dynamo"])
+    context.set_forkserver_preload(["pglab.core.train", "torch._dynamo"])
     return context
 
 

@@ -2,21 +2,21 @@
 
 With the policy frozen, every estimator draws ``samples`` independent batches and estimates grad J
 once per batch; the estimates are compared with a reference: the exact gradient where the
-environment exposes its model (pglab.exact), otherwise the mean of many plain-REINFORCE estimates.
+environment exposes its model (pglab.diagnostics.exact), otherwise the mean of many plain-REINFORCE estimates.
 
 **The hook.** An agent takes part by providing ``policy_loss(batch) -> scalar tensor``: the very
 loss its ``update`` minimises (without exploration bonuses), whose gradient with respect to
 ``agent.policy.parameters()`` is minus its estimate of grad J, averaged over the batch's valid steps.
 It must step no optimiser and fit no critic (running statistics such as an EMA baseline may advance,
 as they would in training). Agents with a critic may also provide ``use_oracle_critic(critic)``,
-which ``--critic oracle`` calls with a pglab.exact.OracleCritic (``critic(features, timesteps)`` is
+which ``--critic oracle`` calls with a pglab.diagnostics.exact.OracleCritic (``critic(features, timesteps)`` is
 V_{H-t}(s) with a trailing axis of 1, ``critic.q_values(features, timesteps)`` is Q_{H-t}(s, .): the
 exact values with the steps left). An agent may provide ``objective() -> str``, the objective its
-estimate is unbiased for in words (pglab.agent.objective_of). :func:`estimate_gradient` is the whole
+estimate is unbiased for in words (pglab.core.agent.objective_of). :func:`estimate_gradient` is the whole
 of what pglab does with the gradient hook.
 
 **The batches.** A batch is one complete episode in each of ``batch_episodes`` parallel
-environments, from a fresh reset (pglab.rollout's whole-episode collection). A batch of fixed-length
+environments, from a fresh reset (pglab.core.rollout's whole-episode collection). A batch of fixed-length
 windows would cut episodes where the window ends, and the expectation of the estimate would then
 depend on where the cuts fall; complete episodes have an exact target. Estimates are reported *per
 episode* (the agent's per-step mean times valid steps / episodes), the units of grad J. Advantage
@@ -49,17 +49,17 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pglab import exact
-from pglab.agent import OBJECTIVE_FINITE_HORIZON, Agent, resolve_preset
-from pglab.checkpoint import load_checkpoint
-from pglab.environment import make_vector_env, resolve_env_id
+from pglab.core.agent import OBJECTIVE_FINITE_HORIZON, Agent, resolve_preset
+from pglab.core.environment import make_vector_env, resolve_env_id
+from pglab.core.limits import ENV_BYTES, available_memory, check_run_memory, check_seed, gigabytes
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
+from pglab.core.reproducibility import seed_everything, versions
+from pglab.core.rollout import Collector, RolloutBuffer
+from pglab.diagnostics import exact
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError
-from pglab.limits import ENV_BYTES, available_memory, check_run_memory, check_seed, gigabytes
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
-from pglab.rollout import Collector, RolloutBuffer
-from pglab.runlog import write_json
-from pglab.train import seed_everything, versions
+from pglab.io.checkpoint import load_checkpoint
+from pglab.io.runlog import write_json
 
 SCHEMA = "pglab.grads/1"
 REFERENCE_MODES = ("auto", "exact", "large-batch")
@@ -141,7 +141,7 @@ def estimate_gradient(agent: Agent, batch: RolloutBuffer) -> torch.Tensor:
     if policy_loss is None:
         raise ConfigError(
             f"agent {type(agent).__name__} has no policy_loss(batch) method, so pglab grads cannot read its "
-            "gradient estimate; see pglab.grads for the hook"
+            "gradient estimate; see pglab.diagnostics.grads for the hook"
         )
     params = list(agent.policy.parameters())
     grads = torch.autograd.grad(policy_loss(batch), params, allow_unused=True)
@@ -595,7 +595,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: Path) -> Path:
     """Total variance (log scale) and cosine to the reference per estimator."""
-    from pglab.figures import pyplot, readable_log_axis
+    from pglab.lab.figures import pyplot, readable_log_axis
 
     plt = pyplot()
     rows = report["estimators"]

@@ -17,16 +17,16 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from pglab import estimators as est
-from pglab import stats
-from pglab.checkpoint import CHECKPOINT, load_checkpoint
-from pglab.environment import make_env, refuse_unnamed_module, resolve_env_id
+from pglab.core import estimators as est
+from pglab.core.environment import make_env, refuse_unnamed_module, resolve_env_id
+from pglab.core.limits import available_memory, check_seed, fits_type, gigabytes, network_bytes, type_name
+from pglab.core.policy import PolicyNetwork
 from pglab.errors import CheckpointError, ConfigError, EnvironmentSetupError, PglabError
-from pglab.limits import available_memory, check_seed, fits_type, gigabytes, network_bytes, type_name
-from pglab.policy import PolicyNetwork
-from pglab.rundir import DirectoryLock, is_pglab_run
-from pglab.runlog import write_json
-from pglab.video import finish_recording, record_first_episode, video_unavailable
+from pglab.io.checkpoint import CHECKPOINT, load_checkpoint
+from pglab.io.rundir import DirectoryLock, is_pglab_run
+from pglab.io.runlog import write_json
+from pglab.io.video import finish_recording, record_first_episode, video_unavailable
+from pglab.lab import stats
 
 
 def locate_checkpoint(path: str | Path) -> Path:
@@ -173,7 +173,7 @@ def default_result_path(checkpoint: Path, greedy: bool, env_id: str | None) -> P
 def evaluate_and_save(source: str | Path, json_path: str | Path | None = None, **options: Any) -> dict[str, Any]:
     """:func:`evaluate`, then write the result as JSON (default: :func:`default_result_path`).
 
-    Writing into a run directory takes its lock (:mod:`pglab.rundir`) for the whole evaluation:
+    Writing into a run directory takes its lock (:mod:`pglab.io.rundir`) for the whole evaluation:
     never beside a training or another writer that is still writing there.
     """
     path = (

@@ -3,8 +3,8 @@ the reading of the objective fields (episode ends, step weights).
 
 An agent is a small object: ``act(features) -> actions`` while collecting and
 ``update(batch) -> metrics`` once per batch. It is built by an :class:`AgentSpec` (what an entry point
-of the ``pglab.agents`` group names) from the shared :class:`~pglab.policy.PolicyNetwork`, the
-environment's spaces and a resolved preset. The preset machinery lives in :mod:`pglab.preset`
+of the ``pglab.agents`` group names) from the shared :class:`~pglab.core.policy.PolicyNetwork`, the
+environment's spaces and a resolved preset. The preset machinery lives in :mod:`pglab.core.preset`
 (no torch there); it is re-exported here, where agents have always imported it from.
 """
 
@@ -17,10 +17,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from pglab import estimators as est
-from pglab.errors import NonFiniteLossError
-from pglab.policy import PolicyNetwork
-from pglab.preset import (
+from pglab.core import estimators as est
+from pglab.core.policy import PolicyNetwork
+from pglab.core.preset import (
     CRITIC_UPDATES,
     MATCHED_SETTINGS,
     NORMALIZATION_MODES,
@@ -36,7 +35,8 @@ from pglab.preset import (
     resolve_preset,
     shared_fields,
 )
-from pglab.rollout import RolloutBuffer
+from pglab.core.rollout import RolloutBuffer
+from pglab.errors import NonFiniteLossError
 
 __all__ = [
     "CRITIC_UPDATES",

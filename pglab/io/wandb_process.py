@@ -1,6 +1,6 @@
-"""The W&B logging process: one per training run, fed by :class:`pglab.runlog.RunLog` through a pipe.
+"""The W&B logging process: one per training run, fed by :class:`pglab.io.runlog.RunLog` through a pipe.
 
-``python -m pglab.wandb_process FD`` reads JSON messages, one a line, from the inherited file
+``python -m pglab.io.wandb_process FD`` reads JSON messages, one a line, from the inherited file
 descriptor FD, and answers on its stdout with lines ``started``, ``failed``, ``closed`` or
 ``warning <text>`` (which the training process prints as its own warning line). Messages, in order,
 for each training run in turn::
@@ -24,7 +24,7 @@ import sys
 import warnings
 from typing import Any
 
-from pglab.runlog import LEAN_SETTINGS, RESULT_COLUMNS
+from pglab.io.runlog import LEAN_SETTINGS, RESULT_COLUMNS
 
 
 def _artifact_name(text: str) -> str:

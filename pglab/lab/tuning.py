@@ -6,7 +6,7 @@ agent gets the same budget instead: every agent runs every sweep point (the prod
 criterion over those seeds is chosen, and only the chosen point runs on the evaluation seeds, which
 never overlap the tuning seeds (a point chosen on a seed must not be judged on it again). The layout::
 
-    OUT/tune/      a grid (pglab.experiments): every agent x env x point x tuning seed
+    OUT/tune/      a grid (pglab.lab.experiments): every agent x env x point x tuning seed
     OUT/eval/      a grid: every agent x env at its chosen point x evaluation seed
     OUT/tuning.json, OUT/tuning.md   each agent's criterion at every point (mean, 95% CI), the choice
 
@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from pglab import stats
 from pglab.errors import ConfigError
-from pglab.experiments import FINISHED, GridResult, GridSpec, pair_key, run_grid
-from pglab.runlog import write_json, write_text_atomic
+from pglab.io.runlog import write_json, write_text_atomic
+from pglab.lab import stats
+from pglab.lab.experiments import GridResult, GridSpec, pair_key, run_grid
+from pglab.lab.runtask import FINISHED
 
 CRITERIA = ("auc", "final", "steps-to-target")
 CRITERION_TEXT = {
@@ -110,7 +111,7 @@ class SweepSpec:
 
 def criterion_value(run_dir: Path, criterion: str, budget: int) -> float | None:
     """The run's criterion (see the module docstring), or None if the run has no finished summary."""
-    from pglab.report import RETURN, load_run
+    from pglab.lab.results import RETURN, load_run
 
     run = load_run(run_dir)
     if run.status != FINISHED:

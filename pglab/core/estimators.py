@@ -11,7 +11,7 @@ Conventions shared by the return functions:
 * ``truncated[t]`` — the episode was cut (a time limit) after step t: the future is unknown, so
   the tail is bootstrapped with ``next_values[t]``, the critic's value of the true next state. An
   agent whose preset says ``truncation=terminal`` passes time-limit cuts as terminations instead
-  (pglab.agent.episode_ends): the limit then ends a finite-horizon task.
+  (pglab.core.agent.episode_ends): the limit then ends a finite-horizon task.
 * The last row ``t = T - 1`` is always a cut (the rollout ends there), bootstrapped likewise.
 * An agent without a critic passes ``next_values = 0``: a cut tail then counts only the rewards
   seen, so G_t near a window's end is a *shorter-horizon* return. Whether the episode survives past

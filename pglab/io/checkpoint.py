@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from pglab.core.limits import available_memory, gigabytes
 from pglab.errors import CheckpointError, StorageError
-from pglab.limits import available_memory, gigabytes
 
 CHECKPOINT = "checkpoint.pt"  # its name inside a run directory
 # Environment steps between periodic checkpoints of `pglab train` and of every run of a grid: a run stopped

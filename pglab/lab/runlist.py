@@ -19,13 +19,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pglab.core.limits import fits_type, type_name
 from pglab.errors import ConfigError
-from pglab.limits import fits_type, type_name
-from pglab.rundir import in_use
-from pglab.runlog import dumps
+from pglab.io.rundir import in_use
+from pglab.io.runlog import dumps
 
 NO_SUMMARY = "no summary"
-IN_USE = "in use"  # a live process holds its lock (pglab.rundir): training, resuming or evaluating it
+IN_USE = "in use"  # a live process holds its lock (pglab.io.rundir): training, resuming or evaluating it
 COLUMNS = ("env", "agent", "seed", "status", "steps", "return_last100", "solved_at_step", "wall_s", "run_dir")
 _TAIL_BYTES = 64 * 1024  # enough for the last complete row of any metrics file pglab writes
 

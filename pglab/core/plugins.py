@@ -3,7 +3,7 @@
 A third-party package adds an agent by declaring, in its pyproject.toml::
 
     [project.entry-points."pglab.agents"]
-    my-agent = "my_package.module:MY_AGENT"   # an pglab.agent.AgentSpec
+    my-agent = "my_package.module:MY_AGENT"   # an pglab.core.agent.AgentSpec
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import warnings
 from functools import cache
 from importlib.metadata import entry_points
 
+from pglab.core.preset import AgentSpec
 from pglab.errors import ConfigError
-from pglab.preset import AgentSpec
 
 
 @cache

@@ -1,7 +1,7 @@
 """Presets (the hyperparameters of agents) and AgentSpec, without torch.
 
 Everything here is plain dataclasses and parsing, so ``pglab list``, ``pglab CMD --help`` and the
-checks of a grid's settings run without importing torch; the agents themselves (pglab.agent and
+checks of a grid's settings run without importing torch; the agents themselves (pglab.core.agent and
 the agents' own modules) import it when a run builds them.
 """
 
@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pglab.core.limits import fits_type, type_name
 from pglab.errors import ConfigError
-from pglab.limits import fits_type, type_name
 
-# The names of pglab.policy.ACTIVATIONS (a test keeps the two in step).
+# The names of pglab.core.policy.ACTIVATIONS (a test keeps the two in step).
 ACTIVATION_NAMES = ("tanh", "relu", "elu", "gelu")
 NORMALIZATION_MODES = ("off", "scale", "standardize")
 PROTOCOLS = ("matched", "presets")
@@ -51,12 +51,12 @@ class Preset:
     Three fields choose the objective an estimator targets (README, "How the estimators handle
     episodes"); their defaults keep the common practice. Every agent honours them the same way:
 
-    * ``batch_episodes``: the training loop collects B complete episodes per update (pglab.rollout);
+    * ``batch_episodes``: the training loop collects B complete episodes per update (pglab.core.rollout);
       the agent needs to do nothing, its batch simply has no cut tail.
-    * ``truncation``: the agent reads episode ends through :func:`pglab.agent.episode_ends`, which turns time-limit
+    * ``truncation``: the agent reads episode ends through :func:`pglab.core.agent.episode_ends`, which turns time-limit
       truncations into terminations under ``terminal`` (nothing is bootstrapped through them).
     * ``discount_weighting``: the agent multiplies each step's term of its actor loss (score times
-      advantage, or a critic's value of the relaxed action) by :func:`pglab.agent.step_weights`, gamma^t with t
+      advantage, or a critic's value of the relaxed action) by :func:`pglab.core.agent.step_weights`, gamma^t with t
       counted from the episode start (``batch.timesteps``), after any advantage normalisation.
     """
 

@@ -36,8 +36,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pglab.core.policy import ObservationEncoder
 from pglab.errors import EnvironmentStepError, StepTimeoutError
-from pglab.policy import ObservationEncoder
 
 
 class Actor(Protocol):

@@ -17,8 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import platform
-import random
 import re
 import secrets
 import signal
@@ -29,20 +27,20 @@ import typing
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
-from pglab import envstate
-from pglab.agent import PROTOCOLS, Agent, Preset, resolve_preset
-from pglab.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoint, save_checkpoint
-from pglab.configfile import train_config_toml
-from pglab.device import DEVICES, DeviceActor, move_agent, resolve_device
-from pglab.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
+from pglab.core.agent import PROTOCOLS, Agent, Preset, resolve_preset
+from pglab.core.device import DEVICES, DeviceActor, move_agent, resolve_device
+from pglab.core.environment import VECTORIZATION_MODES, make_vector_env, preprocessing, refuse_unnamed_module
+from pglab.core.limits import check_run_memory, check_seed, fits_type, type_name
+from pglab.core.plugins import get_agent
+from pglab.core.policy import PolicyNetwork
+from pglab.core.reproducibility import seed_everything, versions
+from pglab.core.rollout import Collector
 from pglab.errors import (
     CheckpointError,
     ConfigError,
@@ -52,15 +50,14 @@ from pglab.errors import (
     StepTimeoutError,
     StorageError,
 )
-from pglab.limits import check_run_memory, check_seed, fits_type, type_name
-from pglab.plugins import get_agent
-from pglab.policy import PolicyNetwork
-from pglab.progress import Progress
-from pglab.rollout import Collector
-from pglab.rundir import DirectoryLock, check_new_run_dir
-from pglab.runlist import metrics_row
-from pglab.runlog import WANDB_MODES, RunLog, default_wandb_mode, note, warn, write_json, write_text_atomic
-from pglab.video import video_unavailable
+from pglab.io import envstate
+from pglab.io.checkpoint import CHECKPOINT, DEFAULT_CHECKPOINT_EVERY, load_checkpoint, save_checkpoint
+from pglab.io.configfile import train_config_toml
+from pglab.io.progress import Progress
+from pglab.io.rundir import DirectoryLock, check_new_run_dir
+from pglab.io.runlog import WANDB_MODES, RunLog, default_wandb_mode, note, warn, write_json, write_text_atomic
+from pglab.io.video import video_unavailable
+from pglab.lab.runlist import metrics_row
 
 SOLVED_WINDOW = 100  # episodes in the "last 100" mean that --target-return is checked against
 
@@ -88,12 +85,12 @@ class TrainConfig:
     vectorization: str = "auto"
     checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY  # environment steps between checkpoints; 0: only at the end
     torch_threads: int = 1  # small MLPs run fastest on one thread; grids run one process per core
-    device: str = "auto"  # where the update runs (pglab.device): auto (a GPU if there is one), cpu, cuda
+    device: str = "auto"  # where the update runs (pglab.core.device): auto (a GPU if there is one), cpu, cuda
     progress: bool = True
-    grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.grads); 0: never
+    grad_diagnostics_every: int = 0  # updates between estimator diagnostics (pglab.diagnostics.grads); 0: never
     step_timeout: float | None = None  # seconds one environment step may take before the run fails; None: no limit
     grad_diagnostics_samples: int = 16  # estimates per diagnostic (the reference uses 4x as many)
-    tensorboard: bool = True  # every metrics row also as TensorBoard scalars in the run directory (pglab.tblog)
+    tensorboard: bool = True  # every metrics row also as TensorBoard scalars in the run directory (pglab.io.tblog)
     capture_video: bool = False  # record one episode of the trained policy into videos/ (and W&B)
 
     def validate(self) -> None:
@@ -137,16 +134,6 @@ class TrainConfig:
         return cls(**values)
 
 
-def versions() -> dict[str, str]:
-    return {
-        "pglab": version("pglab"),
-        "torch": str(torch.__version__),  # a TorchVersion object would not load with weights_only=True
-        "gymnasium": gym.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def run_name(config: TrainConfig) -> str:
     """``<env>__<agent>__<seed>``, safe as a directory name (``module:Env/Id-v0`` -> ``module-Env-Id-v0``)."""
     env = re.sub(r"[^A-Za-z0-9_.-]+", "-", config.env)
@@ -155,12 +142,6 @@ def run_name(config: TrainConfig) -> str:
 
 def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{run_name(config)}__{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 @dataclass
@@ -174,7 +155,7 @@ class Run:
     collector: Collector
     run_dir: Path
     resolved: dict[str, Any]
-    diagnostics: Any = None  # pglab.grads.TrainingDiagnostics when --grad-diagnostics-every is set
+    diagnostics: Any = None  # pglab.diagnostics.grads.TrainingDiagnostics when --grad-diagnostics-every is set
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # the learner's
     global_step: int = 0
     updates: int = 0
@@ -230,7 +211,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     }
     diagnostics = None
     if config.grad_diagnostics_every:
-        from pglab.grads import TrainingDiagnostics
+        from pglab.diagnostics.grads import TrainingDiagnostics
 
         with torch.random.fork_rng(devices=[]):
             diagnostics = TrainingDiagnostics(
@@ -624,7 +605,7 @@ def _what_was_saved(run: Run) -> str:
 
 def _eval_video(run: Run) -> Path | None:
     """One episode of the trained policy as videos/eval.mp4, or None and a warning line if that fails."""
-    from pglab.evaluate import evaluate
+    from pglab.lab.evaluate import evaluate
 
     path = run.run_dir / "videos" / "eval.mp4"
     try:

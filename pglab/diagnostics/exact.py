@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pglab.core.policy import PolicyNetwork
 from pglab.errors import EnvironmentSetupError
-from pglab.policy import PolicyNetwork
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Gradient-estimator diagnostics: exact gradients of tabular environments and `pglab grads`."""

@@ -35,6 +35,31 @@ class CrashesOnSeed1(gym.Wrapper):
 gym.register("pglab-test/CrashesOnSeed1-v0", entry_point=CrashesOnSeed1)
 
 
+class RaisesAfter(gym.Wrapper):
+    """An environment whose ``at``-th step, counted over all its copies, raises RuntimeError(message).
+
+    The count is class-wide (reset ``RaisesAfter.steps`` before a run): a vector of copies fails once.
+    """
+
+    steps = 0
+
+    def __init__(self, env_id: str, at: int, message: str) -> None:
+        super().__init__(gym.make(env_id))
+        self.at, self.message = at, message
+
+    def step(self, action):
+        RaisesAfter.steps += 1
+        if RaisesAfter.steps == self.at:
+            raise RuntimeError(self.message)
+        return self.env.step(action)
+
+
+gym.register(
+    "pglab-test/Exploding-v0", entry_point=RaisesAfter, kwargs={"env_id": "CartPole-v1", "at": 700,
+                                                               "message": "simulator exploded"}
+)  # fmt: skip
+
+
 class StuckOnSeed1(CrashesOnSeed1):
     """CartPole whose copy reset with seed 1 never returns from its 300th step.
 

@@ -11,6 +11,7 @@ import pytest
 import pglab
 from pglab.cli import cli
 from pglab.io.checkpoint import DEFAULT_CHECKPOINT_EVERY, load_checkpoint
+from tests.grid_envs import RaisesAfter
 from tests.helpers import read_json
 
 COMMANDS = sorted(cli.commands)
@@ -32,24 +33,18 @@ def test_config_json_records_effective_values_not_null(tmp_path: Path):
     assert config["wandb_group"] == "CartPole-v1" and config["wandb_tags"] == ["reinforce", "CartPole-v1"]
 
 
-class FailsAfter(gym.Wrapper):
-    """A bandit that raises once, well after the first default checkpoint is due (a reset is no step)."""
-
-    steps = 0
-
-    def __init__(self):
-        super().__init__(gym.make("pglab/CategoricalBandit-v0"))
-
-    def step(self, action):
-        FailsAfter.steps += 1
-        if FailsAfter.steps == DEFAULT_CHECKPOINT_EVERY + 4096:
-            raise RuntimeError("simulator crashed")
-        return self.env.step(action)
-
-
 def test_train_checkpoints_periodically_by_default(tmp_path: Path, run_cli):
-    gym.register("pglab-test/FailsAfter-v0", entry_point=FailsAfter)
-    FailsAfter.steps = 0
+    # a bandit raising well after the first default checkpoint is due (a reset is no step)
+    gym.register(
+        "pglab-test/FailsAfter-v0",
+        entry_point=RaisesAfter,
+        kwargs={
+            "env_id": "pglab/CategoricalBandit-v0",
+            "at": DEFAULT_CHECKPOINT_EVERY + 4096,
+            "message": "simulator crashed",
+        },
+    )
+    RaisesAfter.steps = 0
     run_dir = tmp_path / "r"
     code, _, err = run_cli(
         "train", "--agent", "reinforce", "--env", "pglab-test/FailsAfter-v0", "--run-dir", str(run_dir),

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -18,6 +17,7 @@ import torch
 import pglab
 from pglab.errors import StorageError
 from pglab.io.checkpoint import load_checkpoint, save_checkpoint
+from tests.grid_envs import RaisesAfter
 from tests.helpers import read_json, read_metrics, run_pglab_subprocess
 
 STEPS = 40 * 1024  # 40 updates of reinforce-value's 16 x 64 batch
@@ -181,24 +181,8 @@ def test_a_full_disk_mid_run_stops_with_one_line(tmp_path: Path, monkeypatch, ru
     assert len(read_metrics(tmp_path / "r")) == 1  # the rows logged before the fault are kept
 
 
-class ExplodingCartPole(gym.Wrapper):
-    """CartPole that raises on its 700th step (counted over all copies)."""
-
-    steps = 0
-
-    def __init__(self) -> None:
-        super().__init__(gym.make("CartPole-v1"))
-
-    def step(self, action):
-        ExplodingCartPole.steps += 1
-        if ExplodingCartPole.steps == 700:
-            raise RuntimeError("simulator exploded")
-        return self.env.step(action)
-
-
 def test_an_environment_that_raises_stops_the_run_and_keeps_the_last_checkpoint(tmp_path: Path, run_cli):
-    gym.register("pglab-test/Exploding-v0", entry_point=ExplodingCartPole)
-    ExplodingCartPole.steps = 0
+    RaisesAfter.steps = 0  # CartPole raising on its 700th step (tests.grid_envs)
     run_dir = tmp_path / "r"
     code, _, err = run_cli("train", "--agent", "reinforce", "--env", "pglab-test/Exploding-v0", "--num-envs", "2",
                            "--run-dir", str(run_dir), "--total-steps", "4096", "--checkpoint-every", "256",

@@ -161,3 +161,15 @@ def test_groups_settings_and_caveats_are_report_md_s(tmp_path: Path):
     assert '<tr class="beyond"><td class="text">lr</td><td class="text">≠</td>' in page
     assert "<details open><summary>Settings: 1 field differs between the groups (lr; beyond the estimator: lr)" in page
     assert f"Fewer than {FEW_SEEDS} seeds behind 3 of 3 rows" in page
+
+
+def test_the_embedded_figure_data_is_strict_json_even_with_undefined_numbers():
+    """The page reads its figures with JSON.parse, which rejects NaN: an undefined number must be null."""
+    from pglab.lab.htmlreport import script_json
+
+    def refuse(constant: str):
+        raise ValueError(constant)
+
+    text = script_json({"y": [1.0, float("nan"), float("inf")], "name": "</script>"})
+    assert json.loads(text, parse_constant=refuse) == {"y": [1.0, None, None], "name": "</script>"}
+    assert "</" not in text

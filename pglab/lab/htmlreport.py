@@ -16,13 +16,13 @@ figures and ``data-render-ms`` to the milliseconds since navigation started; a f
 from __future__ import annotations
 
 import html
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pglab.io.runlog import dumps
 from pglab.lab.results import (
     FEW_SEEDS,
     GRADS_LABELS,
@@ -378,9 +378,10 @@ def _notices(report: Report, excluded: list[RunRecord], mixed: dict[str, list[st
     return [f'<p class="notice">{html.escape(n)}</p>' for n in notices]
 
 
-def _script_json(data: Any) -> str:
-    """JSON safe inside a <script> element: no '</' can end it early."""
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+def script_json(data: Any) -> str:
+    """Strict JSON safe inside a <script> element: no '</' can end it early, and no NaN (which the
+    page's JSON.parse would reject, leaving every figure undrawn) -- an undefined number is null."""
+    return dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
 
 def render(report: Report, directory: Path, out: Path) -> str:
@@ -446,8 +447,8 @@ def render(report: Report, directory: Path, out: Path) -> str:
             *sections,
             '<h2 id="runs">Runs</h2>',
             _runs_table(report.runs, out),
-            f'<script type="application/json" id="pglab-figures">{_script_json(figures)}</script>',
-            f'<script type="application/json" id="pglab-plot-config">{_script_json(PLOT_CONFIG)}</script>',
+            f'<script type="application/json" id="pglab-figures">{script_json(figures)}</script>',
+            f'<script type="application/json" id="pglab-plot-config">{script_json(PLOT_CONFIG)}</script>',
             f"<script>{SCRIPT}</script>",
             "</body></html>",
         ]

@@ -223,8 +223,7 @@ class CriticActor:
         q, logits = self.weighted_actor_values(batch)
         scale = 1.0
         if p.normalize_advantages != "off":
-            mean = est.masked_mean(targets, batch.valid)
-            scale = float(est.masked_mean((targets - mean) ** 2, batch.valid).sqrt()) + 1e-8
+            scale = float(est.masked_std(targets, batch.valid)) + 1e-8
         actor_loss = -est.masked_mean(q, batch.valid) / scale
         entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
         grad_norm = optimizer_step(

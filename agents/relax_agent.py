@@ -95,8 +95,7 @@ class RelaxAgent:
             step_weights(batch, p),
         )
         if p.normalize_advantages == "scale":
-            mean = est.masked_mean(returns, batch.valid)
-            surrogate = surrogate / (float(est.masked_mean((returns - mean) ** 2, batch.valid).sqrt()) + 1e-8)
+            surrogate = surrogate / (float(est.masked_std(returns, batch.valid)) + 1e-8)
         return surrogate, logits
 
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:

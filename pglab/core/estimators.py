@@ -117,6 +117,11 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     return (x * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+def masked_std(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Standard deviation (population, ddof 0) of ``x`` over the entries where ``mask`` is true."""
+    return masked_mean((x - masked_mean(x, mask)) ** 2, mask).sqrt()
+
+
 def discount_weights(timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
     """gamma^t for the steps since the episode start ``timesteps``: the weight of step t's score in the
     gradient of the discounted return from the start state (its term is gamma^t grad log pi(a_t|s_t) G_t)."""
@@ -188,10 +193,8 @@ def normalize_advantages(
     is itself a batch-wide baseline: leave it off (``center=False``) when the point is to compare
     baselines. Both use the batch they normalise, a bias that vanishes as the batch grows.
     """
-    mean = masked_mean(advantages, mask)
-    var = masked_mean((advantages - mean) ** 2, mask)
-    shifted = advantages - mean if center else advantages
-    return shifted / (var.sqrt() + eps)
+    shifted = advantages - masked_mean(advantages, mask) if center else advantages
+    return shifted / (masked_std(advantages, mask) + eps)
 
 
 def gumbel_noise(

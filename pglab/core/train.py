@@ -474,7 +474,7 @@ def run_loop(run: Run) -> dict[str, Any]:
                 every = config.checkpoint_every
                 if every and run.global_step // every > previous_step // every:
                     _save(run, run.wall_s + elapsed)
-                if _solved(config, collector):
+                if _solved(config, collector, mean100):
                     solved_at_step, solved_at_wall_s = run.global_step, run.wall_s + elapsed
                     break
         status = "interrupted" if stop.requested else "finished"
@@ -616,12 +616,12 @@ def _eval_video(run: Run) -> Path | None:
     return path
 
 
-def _solved(config: TrainConfig, collector: Collector) -> bool:
-    stats = collector.stats
+def _solved(config: TrainConfig, collector: Collector, mean100: float | None) -> bool:
+    """Whether the last 100 episodes' mean (``mean100``, computed once per update) reached the target."""
     return (
         config.target_return is not None
-        and len(stats.last100) == SOLVED_WINDOW
-        and stats.mean_last100() >= config.target_return
+        and len(collector.stats.last100) == SOLVED_WINDOW
+        and mean100 >= config.target_return
     )
 
 

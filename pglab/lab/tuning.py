@@ -38,6 +38,7 @@ from pglab.errors import ConfigError
 from pglab.io.runlog import write_json, write_text_atomic
 from pglab.lab import stats
 from pglab.lab.experiments import GridResult, GridSpec, pair_key, run_grid
+from pglab.lab.results import FEW_SEEDS
 from pglab.lab.runtask import FINISHED
 
 CRITERIA = ("auc", "final", "steps-to-target")
@@ -244,7 +245,7 @@ def tuning_markdown(payload: dict[str, Any]) -> str:
         f"Criterion: {payload['criterion_text']}. Cells: mean over the tuning seeds [95% Student-t CI]; "
         "**bold**: the chosen point.",
     ]
-    if len(seeds) < 5:
+    if len(seeds) < FEW_SEEDS:
         lines += ["", f"Caveat: {len(seeds)} tuning seeds per point; the intervals are wide and the choice is noisy."]
     edges = at_the_edge(payload["sweep"], payload["chosen"])
     if edges:

@@ -198,3 +198,31 @@ def test_categorical_helpers_match_torch_distributions():
     dist = torch.distributions.Categorical(logits=logits)
     torch.testing.assert_close(est.categorical_log_prob(logits, actions), dist.log_prob(actions))
     torch.testing.assert_close(est.categorical_entropy(logits), dist.entropy())
+
+
+def test_masked_statistics_count_only_valid_entries_and_an_empty_mask_gives_zero():
+    x = torch.tensor([1.0, 3.0, 100.0])
+    valid = torch.tensor([True, True, False])
+    assert est.masked_mean(x, valid).item() == 2.0
+    assert est.masked_std(x, valid).item() == 1.0  # population std of [1, 3]
+    assert est.masked_mean(x, torch.zeros(3, dtype=torch.bool)).item() == 0.0  # not NaN
+    scaled = est.normalize_advantages(x, valid, center=False)
+    assert torch.allclose(scaled[:2], torch.tensor([1.0, 3.0]) / (1.0 + 1e-8))
+
+
+def test_weighted_mse_is_minimised_by_the_weighted_mean_of_the_targets():
+    targets, weights = torch.tensor([1.0, 3.0]), torch.tensor([3.0, 1.0])
+    assert est.weighted_mse(torch.zeros(2), targets, weights).item() == pytest.approx((3 * 1 + 1 * 9) / 4)
+    best = torch.full((2,), 1.5)  # (3 * 1 + 1 * 3) / 4
+    for other in (1.4, 1.6):
+        assert est.weighted_mse(best, targets, weights) < est.weighted_mse(torch.full((2,), other), targets, weights)
+
+
+def test_max_grad_norm_zero_turns_clipping_off_and_a_positive_one_clips():
+    from pglab.core.agent import optimizer_step
+
+    for limit, moved in ((0.0, 100.0), (0.5, 0.5)):
+        weight = torch.nn.Parameter(torch.zeros(1))
+        optimizer = torch.optim.SGD([weight], lr=1.0)
+        norm = optimizer_step(optimizer, -100.0 * weight.sum(), [weight], limit)
+        assert norm == pytest.approx(100.0) and weight.item() == pytest.approx(moved)

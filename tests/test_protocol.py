@@ -131,3 +131,13 @@ def test_every_run_of_a_matched_grid_differs_in_config_json_only_in_estimator_fi
         for key in h1.keys() ^ h2.keys():  # a critic's settings exist only for agents with a critic
             assert key in own or key in critic, (a, b, key)
     assert configs["reinforce"]["protocol"] == "matched" and configs["gumbel-st"]["hyperparameters"]["num_steps"] == 256
+
+
+def test_the_matched_table_holds_the_documented_values():
+    """The shared values README's matched protocol names, and Acrobot's longer window, reach a preset."""
+    reinforce = resolve_preset(get_agent("reinforce").preset, "CartPole-v1", {}, "matched")
+    acrobot = resolve_preset(get_agent("gumbel-st").preset, "Acrobot-v1", {}, "matched")
+    assert (reinforce.lr, reinforce.ent_coef, reinforce.num_envs, reinforce.num_steps) == (1e-3, 0.01, 8, 128)
+    assert (reinforce.normalize_advantages, reinforce.max_grad_norm, reinforce.gamma) == ("scale", 0.5, 0.99)
+    assert (acrobot.num_steps, acrobot.critic_epochs, acrobot.critic_update) == (256, 10, "after")
+    assert acrobot.critic_lr == 1e-3

@@ -497,3 +497,34 @@ def test_a_second_grid_in_the_same_directory_is_refused(tmp_path: Path, run_cli)
     line = one_line_error(code, err)
     assert line.startswith(f"error: {out} is in use by pglab compare (pid {os.getpid()} on host ")
     assert not (out / "runs").exists()
+
+
+def test_an_update_that_turns_non_finite_after_the_actor_stepped_leaves_the_agent_as_before_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """reinforce-value fits its critic after the actor step: a NaN there must undo the actor step too."""
+    from pglab.agents.reinforce_agent import ReinforceAgent
+
+    from pglab.io.checkpoint import load_checkpoint
+
+    common = {"agent": "reinforce-value", "env": "CartPole-v1", "seed": 3, "num_envs": 2, "num_steps": 64,
+              "critic_update": "after", "wandb_mode": "disabled", "progress": False, "tensorboard": False}  # fmt: skip
+    pglab.train(**common, total_steps=256, run_dir=str(tmp_path / "two"))  # two good updates
+    good = load_checkpoint(tmp_path / "two" / "checkpoint.pt")["agent"]
+
+    fit, calls = ReinforceAgent._fit_critic, []
+
+    def third_fit_diverges(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # the third update: its actor has already stepped
+            raise NonFiniteLossError("the loss became nan")
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReinforceAgent, "_fit_critic", third_fit_diverges)
+    with pytest.raises(NonFiniteLossError):
+        pglab.train(**common, total_steps=1024, run_dir=str(tmp_path / "diverged"))
+    saved = load_checkpoint(tmp_path / "diverged" / "checkpoint.pt")
+    assert saved["global_step"] == 256
+    for part in ("policy", "critic"):
+        for name, tensor in good[part].items():
+            assert torch.equal(saved["agent"][part][name], tensor), (part, name)

@@ -181,3 +181,15 @@ def test_runs_are_pooled_only_when_they_share_env_agent_and_every_setting_but_th
     assert "| lr | **≠** | 0.001 | 0.001 | 0.003 |" in text
     assert "| tau | ≠ *(estimator)* | 1.0 | 1.0 | 0.5 |" in text
     assert "- pglab/DelayedChain-v0:" not in text  # one env, one setting: pooled, nothing mixed
+
+
+def test_the_seeds_of_a_real_grid_are_pooled_into_one_group(tmp_path: Path):
+    """Real config.json files differ per run in bookkeeping (run_dir, W&B run id, seed): none of it splits a group."""
+    import pglab
+
+    out = tmp_path / "grid"
+    pglab.compare("reinforce", "CartPole-v1", [0, 1], out=out, total_steps=256, overrides={"num_envs": 2},
+                  wandb_mode="offline", progress=False)  # fmt: skip
+    build_report(out)
+    (row,) = read_csv(out / "report" / "aggregates.csv")
+    assert (row["agent"], row["runs"], row["seeds"]) == ("reinforce", "2", "2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 
 import numpy as np
@@ -65,3 +66,11 @@ def test_performance_profile_counts_the_runs_above_each_threshold():
     assert low[0] == high[0] == 1.0 and low[3] == high[3] == 0.0  # every resample agrees at the extremes
     same = stats.performance_profile(np.array([5.0, 5.0]), np.array([4.0, 5.0]))
     np.testing.assert_allclose(np.stack(same), [[1.0, 0.0]] * 3)
+
+
+def test_the_t_interval_of_three_values_and_of_one():
+    mean, std, low, high = stats.t_interval([1.0, 2.0, 3.0])
+    assert (mean, std) == (2.0, 1.0)
+    assert (low, high) == pytest.approx((2.0 - 4.302653 / 3**0.5, 2.0 + 4.302653 / 3**0.5))  # t(0.975, 2)
+    _, std, low, high = stats.t_interval([5.0])
+    assert all(math.isnan(v) for v in (std, low, high))

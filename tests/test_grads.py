@@ -324,3 +324,13 @@ def test_grads_says_when_two_estimators_coincide_and_why(tmp_path):
     assert [pair["agents"] for pair in report["coincidences"]] == [["gumbel-softmax", "gumbel-st"]]
     assert "linear in the action" in report["coincidences"][0]["why"]
     assert "gumbel-softmax and gumbel-st gave identical estimates" in (tmp_path / "out" / "grads.md").read_text()
+
+
+def test_discount_weighting_reaches_the_relaxed_and_all_action_agents(tmp_path):
+    """The gamma^t weights also multiply the critic-based actor values: all-action with the exact Q is
+    biased for the discounted J without them and unbiased with them."""
+    common = {"env": "pglab/DelayedChain-v0", "agents": ("all-action",), "samples": 100, "critic": "oracle"}
+    plain = grads(tmp_path / "plain", **common, overrides={"gamma": 0.8})["all-action"]
+    weighted = grads(tmp_path / "weighted", **common, overrides={"gamma": 0.8, "discount_weighting": True})
+    assert plain["bias_norm"] > 3.0 * plain["bias_noise_norm"] and not plain["targets_reference"]
+    assert_unbiased(weighted["all-action"])

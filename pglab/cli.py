@@ -59,6 +59,24 @@ def _wandb_options(command: Any) -> Any:
     return command
 
 
+# pglab.core.device.DEVICES, spelled here so that `pglab --help` imports no torch (a test keeps the two equal)
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def device_option(default: str | None, what: str) -> Any:
+    """``--device``, one option for train, compare and grads: ``what`` says what runs there.
+
+    ``default=None`` leaves the choice to the function the command calls (``auto`` there).
+    """
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICE_CHOICES),
+        default=default,
+        show_default=default or "auto",
+        help=f"{what}: auto takes a GPU when torch sees one; cuda without a GPU is an error.",
+    )
+
+
 # A run directory may name its environment as module:EnvId; importing that module would run its code,
 # so pglab does it only for a module the user names here (or in --env).
 TRUST_OPTION = click.option(
@@ -156,13 +174,7 @@ def cli() -> None:
     help="Steps between periodic checkpoints; 0: only at the end  [default: 20000].",
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where the update runs: auto takes a GPU when torch sees one; cuda without a GPU is an error.",
-)
+@device_option("auto", "Where the update runs")
 @click.option(
     "--grad-diagnostics-every",
     type=int,
@@ -323,9 +335,7 @@ def _report(summary: dict[str, Any]) -> None:
     help="Seconds one environment step may take; a stuck run fails and the grid goes on.",
 )
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True, help="As for pglab train.")
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), help="As for pglab train, for every run  [default: auto]."
-)
+@device_option(None, "Where every run's update runs")
 @_wandb_options
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def compare(
@@ -558,6 +568,7 @@ def eval_command(
 @click.option("--horizon", type=int, default=None, help="Time limit for an environment without one (CliffWalking-v1).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a preset field of every agent.")
 @click.option("--env-kwarg", "env_kwargs", multiple=True, metavar="KEY=VALUE", help="Passed to gym.make; repeatable.")
+@device_option("auto", "Where the estimates are drawn and differentiated (exact references: CPU, float64)")
 @click.option("--out", type=click.Path(file_okay=False), help="Default: grads/<env>__<time>.")
 def grads(
     env_id: str,
@@ -574,6 +585,7 @@ def grads(
     horizon: int | None,
     sets: tuple[str, ...],
     env_kwargs: tuple[str, ...],
+    device: str,
     out: str | None,
 ) -> None:
     """Measure each agent's gradient estimator (bias, variance, SNR, cosine, cost) on a frozen policy."""
@@ -594,6 +606,7 @@ def grads(
         horizon=horizon,
         overrides=dict(parse_assignments(sets)),
         env_kwargs=_parse_env_kwargs(env_kwargs),
+        device=device,
         out=out,
     )
     click.echo(markdown_table(report), nl=False)

@@ -31,14 +31,62 @@ def test_train_on_the_cpu_records_the_learner_device(tmp_path: Path, run_cli, no
     assert config["device"] == "auto" and config["learner_device"] == "cpu"
 
 
-@pytest.mark.parametrize("command", [("train", "--run-dir"), ("compare", "--agents", "reinforce", "--envs",
-                                                                "CartPole-v1", "--out")])  # fmt: skip
+GRADS = ("--env", "pglab/DelayedChain-v0", "--samples", "4", "--warmup", "1", "--batch-episodes", "2")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("train", *TINY, "--run-dir"),
+        ("compare", *TINY, "--agents", "reinforce", "--envs", "CartPole-v1", "--out"),
+        ("grads", *GRADS, "--agents", "reinforce", "--out"),
+    ],
+)
 def test_cuda_without_a_gpu_is_one_line(tmp_path: Path, run_cli, no_gpu, command):
-    code, _, err = run_cli(*command, str(tmp_path / "r"), "--device", "cuda", *TINY)
+    code, _, err = run_cli(*command, str(tmp_path / "r"), "--device", "cuda")
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --device cuda: torch ") and "use --device cpu" in lines[0]
-    assert not (tmp_path / "r" / "metrics.jsonl").exists()
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_compare_and_grads_offer_the_devices_of_pglab_core_device():
+    from pglab.cli import DEVICE_CHOICES, cli
+    from pglab.core.device import DEVICES
+
+    assert DEVICE_CHOICES == DEVICES
+    for name in ("train", "compare", "grads"):
+        (option,) = [p for p in cli.commands[name].params if p.name == "device"]
+        assert tuple(option.type.choices) == DEVICES, name
+
+
+def test_grads_through_the_device_path_gives_the_numbers_of_the_default(tmp_path: Path, monkeypatch, no_gpu):
+    """pglab grads on a device: agents act through DeviceActor and differentiate copied batches, the
+    oracle critic moves with them, and the exact reference stays a CPU float64 computation. With the
+    device "cpu:0" that path runs here without a GPU and must change no number; `--device cpu` neither."""
+    from pglab.core.device import DeviceActor
+    from pglab.diagnostics import grads
+
+    def measure(name: str, **options) -> tuple[dict, list[dict]]:
+        config = grads.GradsConfig(
+            env="pglab/DelayedChain-v0", agents=("reinforce-value", "gumbel-st"), samples=4, warmup=1,
+            batch_episodes=2, critic="oracle", out=str(tmp_path / name), **options,
+        )  # fmt: skip
+        report = grads.run_grads(config)
+        rows = [{k: v for k, v in row.items() if not k.endswith("_ms") and k != "wall_ms_per_estimate"}
+                for row in report["estimators"]]  # fmt: skip
+        return report["reference"], rows
+
+    default = measure("default")
+    large_batch = measure("large-default", reference="large-batch", reference_samples=3)
+    assert measure("cpu", device="cpu") == default
+    calls = []
+    act = DeviceActor.act
+    monkeypatch.setattr(DeviceActor, "act", lambda self, features: calls.append(1) or act(self, features))
+    monkeypatch.setattr(grads, "resolve_device", lambda name: torch.device("cpu", 0))
+    assert measure("device") == default
+    assert calls  # the estimates were drawn through the device path
+    assert measure("large-device", reference="large-batch", reference_samples=3) == large_batch
 
 
 def test_a_batch_already_on_the_device_is_not_copied():

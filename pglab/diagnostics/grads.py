@@ -30,6 +30,11 @@ state-only critic, ``truncation=terminal``; the defaults (weight 1, bootstrap) a
 and the bias norm shows what they cost (Nota & Thomas 2020). Each row names the objective its
 estimator targets.
 
+**Where it runs.** ``--device`` (pglab.core.device) is where each agent acts and differentiates its
+estimate, as the learner would in training; every agent is built, and its oracle computed, on the CPU
+first. The exact reference is computed on a CPU copy of the policy in float64, and every estimate is
+copied to the CPU as float64 for the statistics.
+
 **Critics.** A critic that was never trained measures nothing about the agent: it is refused unless
 ``--critic untrained`` asks for it (then labelled ``untrained``). ``--critic trained`` (the default)
 takes the critic from ``--checkpoint``; ``--critic oracle`` the exact values.
@@ -50,6 +55,7 @@ import numpy as np
 import torch
 
 from pglab.core.agent import OBJECTIVE_FINITE_HORIZON, Agent, resolve_preset
+from pglab.core.device import DeviceActor, move_agent, resolve_device
 from pglab.core.environment import make_vector_env, resolve_env_id
 from pglab.core.limits import ENV_BYTES, available_memory, check_run_memory, check_seed, gigabytes
 from pglab.core.plugins import get_agent
@@ -68,6 +74,7 @@ LARGE_BATCH_ESTIMATOR = "reinforce"  # plain REINFORCE on complete episodes, gam
 REFERENCE_OVERRIDES = {"discount_weighting": True, "truncation": "terminal"}
 DEFAULT_OVERRIDES = {"normalize_advantages": "off"}
 
+CPU = torch.device("cpu")
 MAX_ESTIMATES = 1_000_000  # gradient estimates (each a batch of episodes) one measurement may ask for
 
 
@@ -89,6 +96,7 @@ class GradsConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     out: str | None = None
+    device: str = "auto"  # where estimates are drawn and differentiated (pglab.core.device); references: see _reference
     torch_threads: int = 1
 
     def validate(self) -> None:
@@ -196,8 +204,9 @@ class _Contestant:
 class _Lab:
     """The frozen setup shared by every estimator: the env, its model, the initial policy weights."""
 
-    def __init__(self, config: GradsConfig):
+    def __init__(self, config: GradsConfig, device: torch.device):
         self.config = config
+        self.device = device
         self.env_id = resolve_env_id(config.env)
         kwargs = config.make_kwargs()
         self.horizon, self.model = horizon_and_model(self.env_id, kwargs)
@@ -239,6 +248,7 @@ class _Lab:
                 f"{name}'s critic was never trained, so its estimates would say nothing about the agent; give "
                 "--checkpoint RUN/checkpoint.pt of a run of this agent, --critic oracle, or --critic untrained"
             )
+        move_agent(agent, self.device)  # built (and its oracle computed) on the CPU: the same start on every device
         objective = agent.objective() if hasattr(agent, "objective") else "not stated by the agent"
         return _Contestant(name, agent, preset.gamma, preset.to_dict(), critic, objective)
 
@@ -259,29 +269,39 @@ class _Lab:
         return critic
 
     def estimates(self, contestant: _Contestant, count: int, first_seed: int) -> tuple[torch.Tensor, dict[str, float]]:
-        return sample_estimates(self.envs, self.horizon, contestant.agent, count, first_seed, self.config.warmup)
+        return sample_estimates(
+            self.envs, self.horizon, contestant.agent, count, first_seed, self.config.warmup, self.device
+        )
 
 
 def sample_estimates(
-    envs: gym.vector.VectorEnv, horizon: int, agent: Agent, count: int, first_seed: int, warmup: int = 0
+    envs: gym.vector.VectorEnv,
+    horizon: int,
+    agent: Agent,
+    count: int,
+    first_seed: int,
+    warmup: int = 0,
+    device: torch.device = CPU,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``count`` per-episode gradient estimates of ``agent``, (count, P), and their mean costs.
+    """``count`` per-episode gradient estimates of ``agent``, (count, P) float64 on the CPU, and their mean costs.
 
     Batch i is collected from ``reset(first_seed + i * num_envs)`` with torch seeded alike: common
     random numbers, so every estimator sees the same environment and action seeds. ``warmup``
-    batches come first and are discarded.
+    batches come first and are discarded. ``device`` is where the agent lives (it acts and
+    differentiates there, as the learner does in training).
     """
     n = envs.num_envs
     collector = Collector(envs, agent.policy.encoder, horizon, batch_episodes=n)
+    actor = agent if device == CPU else DeviceActor(agent, device)
     rows, collect_s, gradient_s, steps = [], 0.0, 0.0, 0
     for i in range(-warmup, count):
         seed = first_seed + (i + warmup) * n
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         collector.reset(seed)
-        batch = collector.collect(agent)
+        batch = collector.collect(actor)
         t1 = time.perf_counter()
-        gradient = estimate_gradient(agent, batch) * (float(batch.valid.sum()) / n)
+        gradient = estimate_gradient(agent, batch.to(device)).cpu() * (float(batch.valid.sum()) / n)
         t2 = time.perf_counter()
         if i >= 0:
             rows.append(gradient)
@@ -376,8 +396,9 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
     Returns the report (the content of grads.json).
     """
     config.validate()
+    device = resolve_device(config.device)  # before any environment is made: `cuda` without a GPU is one line
     torch.set_num_threads(config.torch_threads)
-    lab = _Lab(config)
+    lab = _Lab(config, device)
     try:
         contestants = [lab.build(name) for name in config.agents]
         _check_same_start(contestants)
@@ -455,8 +476,8 @@ def _reference(lab: _Lab, agent: Agent, gamma: float) -> dict[str, Any]:
         raise ConfigError(
             f"--reference exact needs an environment with a model (env.unwrapped.P); {lab.env_id} has none"
         )
-    if lab.model is not None and mode != "large-batch":
-        value, gradient = exact.exact_gradient(agent.policy, lab.model, gamma)
+    if lab.model is not None and mode != "large-batch":  # on a CPU copy of the policy, in float64, whatever --device
+        value, gradient = exact.exact_gradient(copy.deepcopy(agent.policy).cpu(), lab.model, gamma)
         return _reference_entry(
             "exact", gradient, objective=value, noise_norm=0.0, objective_name=OBJECTIVE_FINITE_HORIZON
         )

@@ -528,3 +528,17 @@ def test_an_update_that_turns_non_finite_after_the_actor_stepped_leaves_the_agen
     for part in ("policy", "critic"):
         for name, tensor in good[part].items():
             assert torch.equal(saved["agent"][part][name], tensor), (part, name)
+
+
+def test_taking_a_free_lock_reads_its_record_once_and_waits_for_nothing(tmp_path: Path, monkeypatch):
+    """Under our own flock nobody writes the record: an empty one (new, or released cleanly) is read once.
+    Only a reader outside the lock waits for a live holder's record to appear (up to 1 s)."""
+    from pglab.io import rundir
+
+    sleeps = []
+    monkeypatch.setattr(rundir.time, "sleep", sleeps.append)
+    for _ in range(2):  # a new directory, then one released cleanly
+        lock = rundir.DirectoryLock(tmp_path / "run", "train").acquire()
+        lock.release()
+    assert sleeps == []
+    assert rundir._read_holder(tmp_path / "run" / LOCK_NAME) == {} and len(sleeps) == 49  # the outside reader waits

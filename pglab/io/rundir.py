@@ -45,7 +45,7 @@ class DirectoryLock:
         except BlockingIOError:
             os.close(fd)
             raise _in_use(self.directory) from None
-        previous = _read_holder(path)
+        previous = _read_holder(path, attempts=1)  # ours now: an empty record is a clean release, not a write under way
         if previous:
             print(
                 f"note: {self.directory} was last locked by {_describe(previous)}, which ended without releasing "
@@ -102,9 +102,15 @@ def _in_use(directory: Path) -> RunDirectoryError:
     )
 
 
-def _read_holder(path: Path) -> dict[str, Any]:
-    """The holder record, or {} when empty or unreadable (the holder may be writing it right now: wait up to 1 s)."""
-    for _ in range(50):
+def _read_holder(path: Path, attempts: int = 50) -> dict[str, Any]:
+    """The holder record, or {} when empty or unreadable.
+
+    A live holder may be writing its record right now, so an empty one is read again ``attempts`` times,
+    20 ms apart (1 s by default). Under our own lock nobody else writes it: one read is the answer.
+    """
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(0.02)
         try:
             text = path.read_text()
         except OSError:
@@ -114,7 +120,6 @@ def _read_holder(path: Path) -> dict[str, Any]:
                 return json.loads(text)
             except ValueError:
                 pass
-        time.sleep(0.02)
     return {}
 
 

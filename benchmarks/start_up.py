@@ -7,11 +7,13 @@ Run by hand (not part of the tests; it needs the extras: pip install -e '.[minat
 Each run is a fresh ``python -m pglab train --env ENV --total-steps 1`` process (one update: the
 budget rounds up to one batch) with the default flags otherwise (W&B offline, TensorBoard on), as a
 user's shell starts it, minus the console script's few milliseconds. The clock starts when the process
-is spawned and stops when the first row of metrics.jsonl appears (it is written, flushed, right after
-the first update), polled every 5 ms. Environments are interleaved so that machine noise hits them
-alike; reported per environment: the median and the minimum time to the first update, the median wall
-time of the whole command, and its median CPU time (user + system, from rusage, children included:
-what start-up costs whatever else the machine runs). Target (issue 14): MinAtar/Breakout-v1 and
+is spawned; two marks are polled every 5 ms: *training starts* when summary.json appears (written with
+status "running" once the environments are made and the agent built, right before the first step), and
+the *first update* when the first row of metrics.jsonl appears (written, flushed, right after it: one
+batch collected and learned from, which on the CPU is most of Atari's time). Environments are
+interleaved so that machine noise hits them alike; reported per environment: the median and the
+minimum of both marks, the median wall time of the whole command, and its median CPU time (user +
+system, from rusage: what the command costs whatever else the machine runs). Target (issue 14): MinAtar/Breakout-v1 and
 ALE/Pong-v5 start training within 10 s. ``python -c "import torch"`` is timed alongside: a floor no
 change to pglab can remove.
 """
@@ -30,32 +32,35 @@ from pathlib import Path
 TORCH_FLOOR = "python -c 'import torch'"
 
 
-def first_update(env_id: str, run_dir: Path) -> tuple[float, float, float]:
-    """(seconds to the first metrics row, seconds to the end of the command, CPU seconds of the command)."""
+def first_update(env_id: str, run_dir: Path) -> tuple[float, float, float, float]:
+    """Seconds from the command to training (summary.json says "running": the environments are made, the
+    agent built, the first step comes next), to the first update (the first metrics row), to the end of the
+    command; and the command's CPU seconds."""
     command = [sys.executable, "-m", "pglab", "train", "--env", env_id, "--total-steps", "1", "--no-progress"]
-    metrics = run_dir / "metrics.jsonl"
+    marks = {"start": run_dir / "summary.json", "update": run_dir / "metrics.jsonl"}
+    seen: dict[str, float] = {}
     start = time.perf_counter()
     process = subprocess.Popen([*command, "--run-dir", str(run_dir)], stdout=subprocess.DEVNULL)
-    first = None
-    while first is None:
-        if metrics.exists() and metrics.stat().st_size > 0:
-            first = time.perf_counter() - start
-        elif process.poll() is not None:
-            raise SystemExit(f"pglab train --env {env_id} ended (exit {process.returncode}) before its first update")
-        else:
+    while len(seen) < len(marks):
+        for name, path in marks.items():
+            if name not in seen and path.exists() and path.stat().st_size > 0:
+                seen[name] = time.perf_counter() - start
+        if len(seen) < len(marks):
+            if process.poll() is not None:
+                raise SystemExit(f"pglab train --env {env_id} ended (exit {process.returncode}) before training")
             time.sleep(0.005)
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"pglab train --env {env_id} failed")
-    return first, time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+    return seen["start"], seen["update"], time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
-def torch_floor() -> tuple[float, float, float]:
+def torch_floor() -> tuple[float, float, float, float]:
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", "import torch"])
     _, _, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    return wall, wall, usage.ru_utime + usage.ru_stime
+    return wall, wall, wall, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -64,7 +69,7 @@ def main() -> None:
     parser.add_argument("--envs", default="CartPole-v1,MinAtar/Breakout-v1,ALE/Pong-v5")
     args = parser.parse_args()
     envs = [e.strip() for e in args.envs.split(",") if e.strip()]
-    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in [TORCH_FLOOR, *envs]}
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in [TORCH_FLOOR, *envs]}
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
@@ -72,14 +77,14 @@ def main() -> None:
             for i, env_id in enumerate(envs):
                 results[env_id].append(first_update(env_id, Path(tmp) / f"{repeat}-{i}"))
             load.append(os.getloadavg()[0])
-    print(f"load average (1 min) {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; {args.repeats} runs each")
+    print(f"load average (1 min) {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores; {args.repeats} runs")
     for name, rows in results.items():
-        firsts, walls, cpus = zip(*rows, strict=True)
+        starts, firsts, walls, cpus = zip(*rows, strict=True)
         print(
-            f"{name:<24} first update: median {statistics.median(firsts):.2f} s, min {min(firsts):.2f} s; "
-            f"whole command {statistics.median(walls):.2f} s; CPU {statistics.median(cpus):.2f} s"
+            f"{name:<24} training starts: median {statistics.median(starts):5.2f} s, min {min(starts):5.2f} s; "
+            f"first update: median {statistics.median(firsts):5.2f} s, min {min(firsts):5.2f} s; "
+            f"whole command {statistics.median(walls):5.2f} s; CPU {statistics.median(cpus):5.2f} s"
         )
-
 
 if __name__ == "__main__":
     main()

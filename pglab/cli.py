@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import textwrap
 from typing import Any
 
 import click
@@ -624,7 +625,7 @@ def grads(
 )
 def list_command(agent: str | None, show_envs: bool) -> None:
     """Show the agents and the registered Discrete-action environments."""
-    from pglab.core.environment import discrete_env_ids
+    from pglab.core.environment import discrete_env_ids, extra_env_ids
     from pglab.core.plugins import get_agent, load_agents
 
     if agent is not None:
@@ -642,6 +643,12 @@ def list_command(agent: str | None, show_envs: bool) -> None:
         click.echo("environments with a Discrete action space:")
         for env_id in discrete_env_ids():
             click.echo(f"  {env_id}")
+        for extra, ids in extra_env_ids().items():
+            if ids is None:
+                click.echo(f"pglab[{extra}] is not installed: pip install 'pglab[{extra}]' for its environments")
+            else:  # all Discrete; listed by id, not made (an Atari game takes a moment to load)
+                click.echo(f"with pglab[{extra}] ({len(ids)}):")
+                click.echo(textwrap.fill(", ".join(ids), width=100, initial_indent="  ", subsequent_indent="  "))
 
 
 def main(argv: list[str] | None = None) -> None:

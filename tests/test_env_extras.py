@@ -77,3 +77,36 @@ def test_a_missing_extra_gives_one_line_naming_what_to_install(
     code, _, err = run_cli("train", "--env", env_id, "--run-dir", str(tmp_path / "r"), "--wandb-mode", "disabled")
     assert code == 2
     assert err.strip() == f"error: {env_id} needs {module}, which is not installed: pip install 'pglab[{extra}]'"
+
+
+def test_pglab_registers_minatar_exactly_as_minatar_does():
+    """pglab registers MinAtar's ids itself (importing minatar costs over a second): the specs must be the ones
+    minatar.gym.register_envs gives, so that an upgrade of minatar that changes them fails here."""
+    import gymnasium as gym
+
+    from pglab.core.environment import extra_env_ids
+
+    ours = {env_id: gym.registry[env_id] for env_id in extra_env_ids()["minatar"]}
+    for env_id in ours:
+        del gym.registry[env_id]
+    try:
+        import minatar.gym
+
+        minatar.gym.register_envs()
+        theirs = {env_id: spec for env_id, spec in gym.registry.items() if env_id.startswith("MinAtar/")}
+    finally:
+        gym.registry.update(ours)
+    assert len(ours) == 10 and ours == theirs
+
+
+def test_list_shows_the_extras_environments_or_how_to_install_them(run_cli, monkeypatch: pytest.MonkeyPatch):
+    code, out, _ = run_cli("list")
+    assert code == 0
+    ids = out.replace(",", " ").split()
+    assert {"MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v0", "ALE/Pong-v5", "LunarLander-v3"} <= set(ids)
+    from pglab.core import environment
+
+    find = environment.importlib.util.find_spec
+    monkeypatch.setattr(environment.importlib.util, "find_spec", lambda name: None if name == "ale_py" else find(name))
+    code, out, _ = run_cli("list")
+    assert "pglab[atari] is not installed: pip install 'pglab[atari]' for its environments" in out.splitlines()

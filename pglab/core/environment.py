@@ -11,7 +11,8 @@ plug-ins reach Gymnasium's registry two ways, both supported:
 
 Three families need one of pglab's extras (:data:`FAMILIES`): MinAtar (``pglab[minatar]``; the
 MinAtar package registers through Gymnasium's old entry-point group, which Gymnasium 1.x ignores, so
-pglab calls its registration), Atari (``pglab[atari]``; ale-py registers on import) and Box2D
+pglab registers its ids itself, exactly as ``minatar.gym.register_envs`` does, without importing
+minatar), Atari (``pglab[atari]``; ale-py registers on import) and Box2D
 (``pglab[box2d]``). Without the extra, such an id ends in one line naming what to install. Atari
 environments are preprocessed as DQN's were, with the ALE v5 settings (:data:`ATARI_PREPROCESSING`).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import sys
 import warnings
 from collections.abc import Callable, Collection, Mapping
@@ -43,16 +45,34 @@ class EnvFamily:
     prefix: str
     module: str
     extra: str
-    register: Callable[[Any], None] = lambda module: None  # called with the imported module
+    register: Callable[[], None] | None = None  # registers the ids (gymnasium itself registers Box2D's)
 
 
-def _register_minatar(module: Any) -> None:
-    importlib.import_module(f"{module.__name__}.gym").register_envs()
+# The games of minatar.gym.register_envs (MinAtar 1.0.15), which registers each as MinAtar/<Game>-v0 (all 6
+# actions) and -v1 (the game's minimal action set). Importing minatar (its package, any module of it) imports
+# matplotlib.pyplot and seaborn (scipy.stats, pandas: over a second), so pglab registers the same ids with the
+# same entry point and arguments itself: nothing of minatar is imported until an environment is made.
+MINATAR_GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
+
+
+def _register_minatar() -> None:
+    for game in MINATAR_GAMES:
+        name = game.title().replace("_", "")
+        for version, minimal in (("v0", False), ("v1", True)):
+            gym.register(
+                id=f"MinAtar/{name}-{version}",
+                entry_point="minatar.gym:BaseEnv",
+                kwargs={"game": game, "use_minimal_action_set": minimal},
+            )
+
+
+def _register_ale() -> None:
+    importlib.import_module("ale_py")  # its import registers the ALE/ ids (it needs numpy alone: cheap)
 
 
 FAMILIES = (
     EnvFamily("MinAtar/", "minatar", "minatar", _register_minatar),
-    EnvFamily("ALE/", "ale_py", "atari"),  # importing ale_py registers its environments
+    EnvFamily("ALE/", "ale_py", "atari", _register_ale),
     EnvFamily("LunarLander", "Box2D", "box2d"),
     EnvFamily("BipedalWalker", "Box2D", "box2d"),
     EnvFamily("CarRacing", "Box2D", "box2d"),
@@ -91,13 +111,32 @@ def require_extra(env_id: str) -> None:
     if family is None:
         return
     try:
-        module = importlib.import_module(family.module)
+        importlib.import_module(family.module)
     except ImportError as exc:
         raise EnvironmentSetupError(
             f"{env_id} needs {family.module}, which is not installed: pip install 'pglab[{family.extra}]'"
         ) from exc
-    if env_id not in gym.registry:
-        family.register(module)
+    _register(family)
+
+
+def _register(family: EnvFamily) -> None:
+    """Register the family's ids, once (Gymnasium warns about every id registered again)."""
+    if family.register is not None and not any(env_id.startswith(family.prefix) for env_id in gym.registry):
+        family.register()
+
+
+def extra_env_ids() -> dict[str, list[str] | None]:
+    """By extra: the ids of the environments pglab registers (MinAtar's, Atari's), or None where the extra is
+    not installed. Box2D's, which gymnasium registers, appear only when not installed: installed, they are
+    made and listed as any other. Cheap: no environment is made and minatar is not imported (``pglab list``)."""
+    found: dict[str, list[str] | None] = {}
+    for family in FAMILIES:
+        if importlib.util.find_spec(family.module) is None:
+            found[family.extra] = None
+        elif family.register is not None:
+            _register(family)
+            found[family.extra] = sorted(env_id for env_id in gym.registry if env_id.startswith(family.prefix))
+    return found
 
 
 def preprocessing(env_id: str) -> dict[str, Any] | None:
@@ -240,10 +279,14 @@ def _needs(exc: Exception) -> str:
 
 
 def discrete_env_ids() -> list[str]:
-    """Registered environments whose action space is Discrete (inspected lazily by entry point)."""
+    """Registered environments whose action space is Discrete, made one by one to see; the environments of
+    the extras that :func:`extra_env_ids` lists by id are left out."""
     load_env_plugins()
+    listed_apart = {f.module for f in FAMILIES if f.register is not None}  # by extra_env_ids, without making them
     found = []
     for env_id, spec in sorted(gym.registry.items()):
+        if isinstance(spec.entry_point, str) and spec.entry_point.split(":")[0].split(".")[0] in listed_apart:
+            continue  # e.g. ale_py's hundreds of games, once imported: each would load its ROM
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

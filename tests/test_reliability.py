@@ -542,3 +542,18 @@ def test_taking_a_free_lock_reads_its_record_once_and_waits_for_nothing(tmp_path
         lock.release()
     assert sleeps == []
     assert rundir._read_holder(tmp_path / "run" / LOCK_NAME) == {} and len(sleeps) == 49  # the outside reader waits
+
+
+@pytest.mark.parametrize("batching", [{"batch_episodes": 2}, {"num_steps": 16}], ids=["whole-episodes", "windows"])
+def test_a_checkpoint_without_an_update_count_resumes_with_the_right_count(tmp_path: Path, batching):
+    """Checkpoints written before they counted updates: windows of num_envs x num_steps give the count from
+    the step; whole episodes (a varying number of steps per update) from metrics.jsonl's rows, one per update."""
+    from pglab.io.checkpoint import load_checkpoint, save_checkpoint
+
+    run_dir = tmp_path / "run"
+    small_run(run_dir, total_steps=256, num_envs=2, overrides=batching)
+    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
+    assert checkpoint.pop("updates") == len(read_metrics(run_dir))
+    save_checkpoint(run_dir / "checkpoint.pt", checkpoint)
+    pglab.resume(run_dir, total_steps=512, progress=False)
+    assert load_checkpoint(run_dir / "checkpoint.pt")["updates"] == len(read_metrics(run_dir)) > 0

@@ -193,3 +193,17 @@ def test_the_seeds_of_a_real_grid_are_pooled_into_one_group(tmp_path: Path):
     build_report(out)
     (row,) = read_csv(out / "report" / "aggregates.csv")
     assert (row["agent"], row["runs"], row["seeds"]) == ("reinforce", "2", "2")
+
+
+def test_a_run_solved_at_wall_time_zero_counts_in_the_time_to_target(tmp_path: Path):
+    """solved_at_wall_s 0.0 is a time; only null (never solved, or a summary without it) is left out."""
+    from pglab.lab.results import summarize
+
+    curve = {RETURN: (np.array([0.0, 100.0]), np.array([0.0, 10.0]))}
+    summaries = [{"solved_at_step": 100, "solved_at_wall_s": 0.0}, {"solved_at_step": 300, "solved_at_wall_s": 2.0},
+                 {"solved_at_step": 200, "solved_at_wall_s": None}, {"solved_at_step": None}]  # fmt: skip
+    runs = [RunRecord(tmp_path, "E", "a", seed, "finished", {"return_mean_last100": 10.0, **summary}, curve)
+            for seed, summary in enumerate(summaries)]  # fmt: skip
+    result = summarize("E", "a", runs)
+    assert result.solved_steps == [100.0, 300.0, 200.0] and result.solved_wall_s == [0.0, 2.0]
+    assert result.row()["wall_s_to_target_median"] == 1.0

@@ -85,3 +85,31 @@ def test_an_equal_tuning_budget_tunes_every_agent_alike_then_evaluates_each_choi
     assert code == 0
     statuses = [*read_json(out / "tune" / "status.json").values(), *read_json(out / "eval" / "status.json").values()]
     assert {s["action"] for s in statuses} == {"skipped"}
+
+
+def test_a_tie_goes_to_the_first_point_in_sweep_order_and_is_reported(tmp_path: Path):
+    """Equal means: the tuning runs cannot tell the points apart; the first listed is chosen, whatever the
+    spread, and tuning.json and tuning.md say it was a tie (a bold cell alone would read as a win)."""
+    from pglab.lab.experiments import GridSpec
+    from pglab.lab.tuning import SweepSpec, write_tuning
+
+    def point(lr: str, values: list[float]) -> PointScore:
+        mean = sum(values) / len(values)
+        return PointScore({"lr": lr}, values, mean, min(values), max(values))
+
+    scores = [point("1e-3", [400.0, 500.0]), point("3e-3", [500.0, 500.0]), point("1e-2", [450.0, 450.0])]
+    assert scores[0].mean == scores[2].mean == 450.0
+    assert choose(scores, "final").point == {"lr": "3e-3"}  # the best mean wins outright
+    tied = [scores[0], scores[2]]
+    assert choose(tied, "final").point == {"lr": "1e-3"}
+    assert choose(tied[::-1], "final").point == {"lr": "1e-2"}  # the order of the sweep decides, not the spread
+    assert choose(tied, "steps-to-target").point == {"lr": "1e-3"}
+
+    spec = SweepSpec(GridSpec(agents=("a",), envs=("E-v0",), seeds=(0,), out=tmp_path), {"lr": ("1e-3", "1e-2")},
+                     (100, 101), "final")  # fmt: skip
+    write_tuning(spec, {"E-v0|a": tied}, {"E-v0|a": choose(tied, "final").point})
+    assert read_json(tmp_path / "tuning.json")["ties"] == {"E-v0|a": [{"lr": "1e-3"}, {"lr": "1e-2"}]}
+    text = (tmp_path / "tuning.md").read_text()
+    assert "Tie: E-v0 / a has the same mean at lr=1e-3 and lr=1e-2" in text and "first in sweep order" in text
+    write_tuning(spec, {"E-v0|a": scores[:2]}, {"E-v0|a": {"lr": "3e-3"}})
+    assert read_json(tmp_path / "tuning.json")["ties"] == {} and "Tie:" not in (tmp_path / "tuning.md").read_text()

@@ -313,7 +313,9 @@ def resume(
                 run.collector.reset(config.seed)
             else:
                 _restore(run, checkpoint)
-            _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
+            rows = _truncate_metrics(run_dir / "metrics.jsonl", run.global_step)
+            if checkpoint is not None and "updates" not in checkpoint:  # written before checkpoints counted them
+                run.updates = _updates_of_old_checkpoint(run, rows)
         except BaseException:
             _close(run)
             raise
@@ -325,7 +327,7 @@ def _restore(run: Run, checkpoint: dict[str, Any]) -> None:
     _check_compatible(checkpoint, run.resolved)
     run.agent.load_state_dict(checkpoint["agent"])
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
-    run.updates = int(checkpoint.get("updates", run.global_step // (run.steps_per_update or 1)))
+    run.updates = int(checkpoint.get("updates", 0))  # an older checkpoint's: see _updates_of_old_checkpoint
     run.checkpoint_step = run.global_step
     run.collector.load_state_dict(checkpoint["collector"])
     if checkpoint["env_state"] is not None:
@@ -372,14 +374,21 @@ def _check_compatible(
             )
 
 
-def _truncate_metrics(path: Path, global_step: int) -> None:
-    """Keep the rows up to ``global_step``, atomically; the rows after it are produced again.
+def _updates_of_old_checkpoint(run: Run, rows: int) -> int:
+    """The updates before the checkpoint of a run whose checkpoint does not count them: each took
+    ``steps_per_update`` steps, or, where whole episodes make that vary, wrote one of the ``rows`` of
+    metrics.jsonl up to the checkpoint's step."""
+    return run.global_step // run.steps_per_update if run.steps_per_update else rows
+
+
+def _truncate_metrics(path: Path, global_step: int) -> int:
+    """Keep the rows up to ``global_step``, atomically, and return how many; the rows after it are produced again.
 
     A line cut mid-write (a kill, a full disk) is moved to metrics.quarantine.txt beside it, with one
     line saying so: never dropped without a word.
     """
     if not path.exists():
-        return
+        return 0
     kept, cut = [], []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         row = metrics_row(line, path, number)
@@ -394,6 +403,7 @@ def _truncate_metrics(path: Path, global_step: int) -> None:
         numbers = ", ".join(str(number) for number, _ in cut[:5]) + (", ..." if len(cut) > 5 else "")
         note(f"{len(cut)} line(s) of {path} cut mid-write (line {numbers}) moved to {quarantine}")
     write_text_atomic(path, "".join(line + "\n" for line in kept))
+    return len(kept)
 
 
 class _GracefulStop:

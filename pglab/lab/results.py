@@ -291,7 +291,9 @@ def summarize(env: str, agent: str, runs: list[RunRecord], label: str = "") -> A
         final=stats.bootstrap_iqm(finals),
         target_return=targets.pop() if len(targets) == 1 else None,
         solved_steps=[float(r.summary["solved_at_step"]) for r in solved],
-        solved_wall_s=[float(r.summary["solved_at_wall_s"]) for r in solved if r.summary.get("solved_at_wall_s")],
+        solved_wall_s=[
+            float(r.summary["solved_at_wall_s"]) for r in solved if r.summary.get("solved_at_wall_s") is not None
+        ],  # 0.0 s is a time, not a missing one
         label=label or agent,
     )
 

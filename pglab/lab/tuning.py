@@ -20,6 +20,11 @@ steps to target, where fewer is better):
 * ``final``: the mean return of the last 100 episodes (summary.json's ``return_mean_last100``).
 * ``steps-to-target``: the step at which ``--target-return`` was reached; a run that never reached
   it counts as the whole budget.
+
+**Ties.** Points whose mean criteria are equal (all runs of a saturated task at 500, or none reaching
+the target) cannot be told apart by the tuning runs; of them the one listed first in the sweep is
+chosen (the order of ``--sweep`` values, the first key varying slowest): the same command always
+chooses the same point, and tuning.json (``ties``) and tuning.md say the choice was a tie.
 """
 
 from __future__ import annotations
@@ -154,13 +159,19 @@ def score_points(tuning: GridSpec, criterion: str) -> dict[str, list[PointScore]
     return scores
 
 
-def choose(scores: list[PointScore], criterion: str) -> PointScore:
-    """The point with the best mean (the first of equals); points without a finished run are not eligible."""
+def best_points(scores: list[PointScore], criterion: str) -> list[PointScore]:
+    """The points that share the best mean, in sweep order; points without a finished run are not eligible."""
     eligible = [s for s in scores if s.values]
     if not eligible:
         raise ConfigError("no sweep point has a finished tuning run; rerun the same command to retry them")
     sign = -1.0 if criterion == "steps-to-target" else 1.0
-    return max(eligible, key=lambda s: sign * s.mean)
+    best = max(sign * s.mean for s in eligible)
+    return [s for s in eligible if sign * s.mean == best]
+
+
+def choose(scores: list[PointScore], criterion: str) -> PointScore:
+    """The point with the best mean; of tied points the first in sweep order (the module docstring's rule)."""
+    return best_points(scores, criterion)[0]
 
 
 @dataclass
@@ -216,6 +227,11 @@ def write_tuning(spec: SweepSpec, scores: dict[str, list[PointScore]], chosen: d
         "eval_seeds": list(spec.grid.seeds),
         "total_steps": spec.grid.total_steps,
         "chosen": chosen,
+        "ties": {  # "<env>|<agent>" -> the points that shared the best mean, where more than one did
+            key: [s.point for s in tied]
+            for key, rows in scores.items()
+            if len(tied := best_points(rows, spec.criterion)) > 1
+        },
         "scores": {key: [dataclasses.asdict(s) for s in rows] for key, rows in scores.items()},
     }
     write_json(out / "tuning.json", _finite(payload))
@@ -251,6 +267,10 @@ def tuning_markdown(payload: dict[str, Any]) -> str:
     if edges:
         lines += ["", f"Chosen at the edge of the sweep ({'; '.join(edges)}): the best value may lie beyond the "
                   "values swept; widen the sweep to find out."]  # fmt: skip
+    for key, points in payload.get("ties", {}).items():
+        texts = [", ".join(f"{k}={v}" for k, v in p.items()) for p in points]
+        lines += ["", f"Tie: {key.replace('|', ' / ')} has the same mean at {' and '.join(texts)}; the tuning runs "
+                  "cannot tell them apart, and the first in sweep order was chosen."]  # fmt: skip
     by_env: dict[str, dict[str, list[dict]]] = {}
     for key, rows in payload["scores"].items():
         env, _, agent = key.partition("|")

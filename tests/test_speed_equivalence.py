@@ -1,8 +1,9 @@
 """Speed changes that must not change a number: the same seed gives the same run as before them.
 
 The per-step fast paths (PolicyNetwork.fast_logits, the fused Gumbel-Max sample, one inference-mode
-block per rollout window) are checked against the plain computation they replace, bit for bit: each
-on its own, and as whole short training runs through the real loop, once as it is and once with the
+block per rollout window) and the per-update one (the return and GAE recursions on numpy views) are
+checked against the plain computation they replace, bit for bit: each on its own, and as whole short
+training runs through the real loop, once as it is and once with the
 fast paths swapped back for the plain computation. (When they landed, the metrics of these runs were
 also the same as main's before them; comparing in-process keeps the test true when other changes
 move the numbers on purpose, and on any CPU.)
@@ -62,3 +63,40 @@ def test_short_runs_give_the_numbers_of_the_plain_computation(
     monkeypatch.setattr(est, "gumbel_max_sample", lambda logits: (logits + est.gumbel_noise(logits.shape)).argmax(-1))
     assert short_run(agent, tmp_path / "plain") == fast
     assert len(fast) == 3 and any("charts/episodic_return" in row for row in fast)
+
+
+def plain_returns_and_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """The recursions as T small torch operations per row (what estimators ran before its numpy loop)."""
+    not_terminal = 1.0 - terminated.to(rewards.dtype)
+    cut = truncated.clone()
+    cut[-1] = True
+    continues = ~(terminated | truncated)
+    continues[-1] = False
+    deltas = rewards + gamma * not_terminal * next_values - values
+    returns, advantages = torch.empty_like(rewards), torch.empty_like(rewards)
+    g = a = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        g = rewards[t] + gamma * not_terminal[t] * torch.where(cut[t], next_values[t], g)
+        a = deltas[t] + gamma * lam * continues[t].to(rewards.dtype) * a
+        returns[t], advantages[t] = g, a
+    return returns, advantages
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_returns_and_gae_are_the_plain_recursion_bit_for_bit(dtype: torch.dtype) -> None:
+    g = torch.Generator().manual_seed(0)
+    for trial in range(40):
+        shape = (int(torch.randint(1, 70, (1,), generator=g)), int(torch.randint(1, 20, (1,), generator=g)))
+        rewards, values, next_values = (torch.randn(shape, generator=g, dtype=dtype) * 3 for _ in range(3))
+        if trial % 5 == 0:  # non-finite inputs travel the same way (and a -0.0 keeps its sign)
+            rewards[0, 0], next_values[-1, 0], rewards[-1, -1] = float("inf"), float("nan"), -0.0
+        terminated, truncated = torch.rand(shape, generator=g) < 0.1, torch.rand(shape, generator=g) < 0.05
+        gamma, lam = float(torch.rand(1, generator=g)), (1.0, 0.95, 0.0)[trial % 3]
+        expected = plain_returns_and_gae(rewards, values, next_values, terminated, truncated, gamma, lam)
+        got = (
+            est.discounted_returns(rewards, terminated, truncated, next_values, gamma),
+            est.gae_advantages(rewards, values, next_values, terminated, truncated, gamma, lam),
+        )
+        bits = torch.int32 if dtype == torch.float32 else torch.int64  # every bit: NaNs and the sign of zero too
+        for x, y in zip(got, expected, strict=True):
+            assert x.dtype == y.dtype and torch.equal(x.view(bits), y.view(bits))

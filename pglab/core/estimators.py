@@ -29,6 +29,7 @@ surrogate that is the gradient of no objective (Nota & Thomas 2020).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -59,13 +60,7 @@ def discounted_returns(
     not_terminal = 1.0 - terminated.to(rewards.dtype)
     cut = truncated.to(torch.bool).clone()
     cut[-1] = True
-    returns = torch.empty_like(rewards)
-    following = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        tail = torch.where(cut[t], next_values[t], following)
-        following = rewards[t] + gamma * not_terminal[t] * tail
-        returns[t] = following
-    return returns
+    return _backward_scan(rewards, gamma * not_terminal, cut, next_values)
 
 
 def gae_advantages(
@@ -90,12 +85,32 @@ def gae_advantages(
     continues = ~(terminated.to(torch.bool) | truncated.to(torch.bool))
     continues[-1] = False
     deltas = rewards + gamma * not_terminal * next_values - values
-    advantages = torch.empty_like(rewards)
-    following = torch.zeros_like(rewards[0])
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        following = deltas[t] + gamma * lam * continues[t].to(rewards.dtype) * following
-        advantages[t] = following
-    return advantages
+    return _backward_scan(deltas, gamma * lam * continues.to(rewards.dtype))
+
+
+def _backward_scan(
+    heads: torch.Tensor, scales: torch.Tensor, cut: torch.Tensor | None = None, cut_values: torch.Tensor | None = None
+) -> torch.Tensor:
+    """F_t = heads[t] + scales[t] * tail_t, from t = T - 1 down to 0: the recursion of returns and GAE.
+
+    tail_t is F_{t+1} (0 after the last row), or ``cut_values[t]`` where ``cut[t]``. The inputs carry
+    no gradient. On the CPU the loop runs on numpy views of the tensors: the same float operations in
+    the same order, so bit for bit the same result, at a fifth of the cost of T small torch operations
+    (this runs once per update).
+    """
+    out = torch.empty_like(heads)
+    tensors = (heads, scales, out, cut, cut_values)
+    if heads.device.type == "cpu":
+        h, s, o, c, v = (None if t is None else t.numpy() for t in tensors)
+        where, following = np.where, np.zeros_like(h[0])
+    else:
+        h, s, o, c, v = tensors
+        where, following = torch.where, torch.zeros_like(h[0])
+    for t in range(h.shape[0] - 1, -1, -1):
+        tail = following if c is None else where(c[t], v[t], following)
+        following = h[t] + s[t] * tail
+        o[t] = following
+    return out
 
 
 def categorical_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

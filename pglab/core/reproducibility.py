@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
 from importlib.metadata import version
@@ -13,6 +14,11 @@ import torch
 
 def versions() -> dict[str, str]:
     """The versions config.json and checkpoints record: the same seed reproduces a run only with these."""
+    return dict(_versions())  # a copy: the caller may change it
+
+
+@functools.cache  # they cannot change within a process; reading pglab's package metadata costs ~3 ms a run
+def _versions() -> dict[str, str]:
     return {
         "pglab": version("pglab"),
         "torch": str(torch.__version__),  # a TorchVersion object would not load with weights_only=True

@@ -91,12 +91,31 @@ class ReinforceAgent:
             values = self.critic(features, timesteps) if self.critic_reads_time else self.critic(features)
         return values.squeeze(-1)
 
-    def _advantages(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(advantages, value targets or None)."""
+    def _first_critic_pass(self, batch: RolloutBuffer) -> torch.Tensor | None:
+        """The learned V(s)'s pass over the batch, with its graph, when ``update`` can use it twice, else None.
+
+        Fitted after the actor step, the critic is the same network when it judges the actions and when
+        its first regression pass starts (the actor step leaves it alone): one forward pass serves both,
+        its values detached for the advantages. On MinAtar that pass is a tenth of an update.
+        """
+        learned = self.baseline == "value" and not self.critic_reads_time
+        if not learned or self.preset.critic_update != "after":
+            return None
+        assert self.critic is not None
+        return self.critic(batch.features).squeeze(-1)
+
+    def _advantages(
+        self, batch: RolloutBuffer, first_pass: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(advantages, value targets or None); ``first_pass``: :meth:`_first_critic_pass`'s values of the batch."""
         p = self.preset
         terminated, truncated = episode_ends(batch, p)
         if self.baseline == "value":
-            v = self._critic_values(batch.all_features(), batch.all_timesteps())
+            if first_pass is None:
+                v = self._critic_values(batch.all_features(), batch.all_timesteps())
+            else:
+                last = self._critic_values(batch.next_features, batch.next_timesteps).unsqueeze(0)
+                v = torch.cat([first_pass.detach(), last])
             adv = est.gae_advantages(batch.rewards, v[:-1], v[1:], terminated, truncated, p.gamma, p.gae_lambda)
             return adv, adv + v[:-1]
         returns = est.discounted_returns(batch.rewards, terminated, truncated, torch.zeros_like(batch.rewards), p.gamma)
@@ -112,10 +131,12 @@ class ReinforceAgent:
             return returns - self._critic_values(batch.features, batch.timesteps), returns
         return returns, None
 
-    def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _surrogate(
+        self, batch: RolloutBuffer, first_pass: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(score-function loss, logits, value targets or None) for one batch."""
         p = self.preset
-        advantages, value_targets = self._advantages(batch)
+        advantages, value_targets = self._advantages(batch, first_pass)
         if p.normalize_advantages != "off":
             advantages = est.normalize_advantages(
                 advantages, batch.valid, center=p.normalize_advantages == "standardize"
@@ -162,7 +183,8 @@ class ReinforceAgent:
         weights = self.score_norms(batch.features, batch.actions) if self.baseline == "optimal" else None
         if self.critic is not None and p.critic_update == "before":  # the advantages then read the fitted V
             metrics.update(self._fit_critic(batch, self._advantages(batch)[1], weights))
-        policy_loss, logits, value_targets = self._surrogate(batch)
+        first_pass = self._first_critic_pass(batch)
+        policy_loss, logits, value_targets = self._surrogate(batch, first_pass)
         entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
         grad_norm = optimizer_step(
             self.optimizer,
@@ -181,16 +203,22 @@ class ReinforceAgent:
         if self.running_return is not None:
             metrics["charts/baseline"] = self.running_return
         if self.critic is not None and value_targets is not None and p.critic_update == "after":
-            metrics.update(self._fit_critic(batch, value_targets, weights))
+            metrics.update(self._fit_critic(batch, value_targets, weights, first_pass))
         return metrics
 
     def _fit_critic(
-        self, batch: RolloutBuffer, targets: torch.Tensor, weights: torch.Tensor | None = None
+        self,
+        batch: RolloutBuffer,
+        targets: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        first_pass: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """Regress the critic on ``targets``; with ``weights`` (the optimal baseline) weighted by them."""
+        """Regress the critic on ``targets``; with ``weights`` (the optimal baseline) weighted by them.
+        ``first_pass`` (:meth:`_first_critic_pass`) is the first pass's predictions, already computed."""
         assert self.critic is not None
-        for _ in range(self.preset.critic_epochs):
-            predictions = self.critic(batch.features).squeeze(-1)
+        for epoch in range(self.preset.critic_epochs):
+            fresh = first_pass is None or epoch > 0
+            predictions = self.critic(batch.features).squeeze(-1) if fresh else first_pass
             if weights is None:
                 value_loss = est.masked_mean((predictions - targets) ** 2, batch.valid)
             else:

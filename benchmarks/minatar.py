@@ -73,12 +73,16 @@ def grid(args: argparse.Namespace, phase: str) -> None:
 def pglab_worker(seed: int, steps: int, compare_at: int) -> dict:
     import pglab
 
+    options = {"agent": "reinforce-value", "env": ENVS[0], "protocol": "matched", "overrides": dict(PAPER_NETWORK)}
+    with tempfile.TemporaryDirectory() as tmp:  # MinAtar's import (seconds) and torch's first steps, untimed as SB3's
+        pglab.train(
+            seed=seed, total_steps=1024, run_dir=f"{tmp}/warm", wandb_mode="disabled", progress=False, **options
+        )
     cpu = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         s = pglab.train(
-            agent="reinforce-value", env=ENVS[0], seed=seed, total_steps=steps, protocol="matched",
-            overrides=dict(PAPER_NETWORK), run_dir=f"{tmp}/run", wandb_mode="disabled", progress=False,
-        )  # fmt: skip
+            seed=seed, total_steps=steps, run_dir=f"{tmp}/run", wandb_mode="disabled", progress=False, **options
+        )
         rows = [json.loads(line) for line in Path(f"{tmp}/run/metrics.jsonl").read_text().splitlines()]
     cpu = time.process_time() - cpu
     curve = [(r["global_step"], r["charts/episodic_return"]) for r in rows if "charts/episodic_return" in r]

@@ -141,3 +141,12 @@ def test_the_matched_table_holds_the_documented_values():
     assert (reinforce.normalize_advantages, reinforce.max_grad_norm, reinforce.gamma) == ("scale", 0.5, 0.99)
     assert (acrobot.num_steps, acrobot.critic_epochs, acrobot.critic_update) == (256, 10, "after")
     assert acrobot.critic_lr == 1e-3
+
+
+def test_minatar_fits_every_critic_with_one_pass_per_batch_under_the_matched_protocol():
+    """Every MinAtar game, both action sets: one regression pass, for every agent alike (elsewhere 10)."""
+    for env in ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v0", "MinAtar/Asterix-v1"):
+        for name, spec in load_agents().items():
+            preset = resolve_preset(spec.preset, env, {}, "matched")
+            assert getattr(preset, "critic_epochs", 1) == 1, (env, name)
+    assert resolve_preset(get_agent("reinforce-value").preset, "CartPole-v1", {}, "matched").critic_epochs == 10

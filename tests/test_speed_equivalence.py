@@ -100,3 +100,26 @@ def test_returns_and_gae_are_the_plain_recursion_bit_for_bit(dtype: torch.dtype)
         bits = torch.int32 if dtype == torch.float32 else torch.int64  # every bit: NaNs and the sign of zero too
         for x, y in zip(got, expected, strict=True):
             assert x.dtype == y.dtype and torch.equal(x.view(bits), y.view(bits))
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_one_critic_pass_serving_advantages_and_regression_changes_no_number(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """reinforce-value's critic pass over the batch judges the actions and starts the regression: the
+    same numbers as two passes (a no-grad one for the advantages, then the regression's own)."""
+    from pglab.agents.reinforce_agent import ReinforceAgent
+
+    import pglab
+
+    def run(run_dir: Path) -> list[dict]:
+        pglab.train(
+            agent="reinforce-value", env=env, seed=3, total_steps=2048, run_dir=str(run_dir), wandb_mode="disabled",
+            progress=False, overrides={"num_envs": 4, "num_steps": 128, "critic_epochs": 2},
+        )  # fmt: skip
+        return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(run_dir)]
+
+    reused = run(tmp_path / "reused")
+    monkeypatch.setattr(ReinforceAgent, "_first_critic_pass", lambda self, batch: None)
+    assert run(tmp_path / "plain") == reused
+    assert len(reused) == 4 and all("losses/value_loss" in row for row in reused)

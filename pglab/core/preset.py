@@ -215,6 +215,8 @@ class CriticPreset(Preset):
         )
 
 
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+
 # The matched protocol's values of the shared fields: one table for every agent, then one per
 # environment (its entries replace the defaults for every agent alike). These are not tuned for any
 # agent; an equal tuning budget (`pglab compare --sweep`) is the fair place to tune them. A shared
@@ -242,6 +244,10 @@ MATCHED_SETTINGS: Mapping[str, Mapping[str, Any]] = {
         "critic_update": "after",
     },
     "Acrobot-v1": {"num_steps": 256},
+    # MinAtar: one regression pass of each critic per 1,024-step batch. Ten passes through the conv
+    # torso and its 1,024 x 128 layer were two thirds of the CPU time of a run (benchmarks/minatar.py);
+    # A2C fits its critic with one gradient step per batch too.
+    **{f"MinAtar/{game}-v{v}": {"critic_epochs": 1} for game in MINATAR_GAMES for v in (0, 1)},
 }
 
 

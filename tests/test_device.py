@@ -67,12 +67,15 @@ def test_grads_through_the_device_path_gives_the_numbers_of_the_default(tmp_path
     from pglab.core.device import DeviceActor
     from pglab.diagnostics import grads
 
+    devices: list[str] = []
+
     def measure(name: str, **options) -> tuple[dict, list[dict]]:
         config = grads.GradsConfig(
             env="pglab/DelayedChain-v0", agents=("reinforce-value", "gumbel-st"), samples=4, warmup=1,
             batch_episodes=2, critic="oracle", out=str(tmp_path / name), **options,
         )  # fmt: skip
         report = grads.run_grads(config)
+        devices.append(report["device"])
         rows = [{k: v for k, v in row.items() if not k.endswith("_ms") and k != "wall_ms_per_estimate"}
                 for row in report["estimators"]]  # fmt: skip
         return report["reference"], rows
@@ -87,6 +90,7 @@ def test_grads_through_the_device_path_gives_the_numbers_of_the_default(tmp_path
     assert measure("device") == default
     assert calls  # the estimates were drawn through the device path
     assert measure("large-device", reference="large-batch", reference_samples=3) == large_batch
+    assert devices == ["cpu", "cpu", "cpu", "cpu:0", "cpu:0"]  # grads.json says where the estimates ran
 
 
 def test_a_batch_already_on_the_device_is_not_copied():

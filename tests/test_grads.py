@@ -127,6 +127,7 @@ def check_schema(report: dict) -> None:
     for key, kind in {
         "env": str,
         "seed": int,
+        "device": str,
         "samples": int,
         "batch_episodes": int,
         "warmup": int,

@@ -431,6 +431,7 @@ def run_grads(config: GradsConfig) -> dict[str, Any]:
         "env": lab.env_id,
         "env_kwargs": config.env_kwargs,
         "seed": config.seed,
+        "device": str(lab.device),  # where the estimates were drawn (their ms depend on it); references: CPU
         "checkpoint": config.checkpoint,
         "samples": config.samples,
         "batch_episodes": config.batch_episodes,

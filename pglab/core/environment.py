@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import re
 import sys
 import warnings
 from collections.abc import Callable, Collection, Mapping
@@ -32,6 +33,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from pglab.core.preset import MINATAR_GAMES
 from pglab.errors import EnvironmentSetupError
 
 VECTORIZATION_MODES = ("auto", "sync", "async")
@@ -48,16 +50,17 @@ class EnvFamily:
     register: Callable[[], None] | None = None  # registers the ids (gymnasium itself registers Box2D's)
 
 
-# The games of minatar.gym.register_envs (MinAtar 1.0.15), which registers each as MinAtar/<Game>-v0 (all 6
-# actions) and -v1 (the game's minimal action set). Importing minatar (its package, any module of it) imports
-# matplotlib.pyplot and seaborn (scipy.stats, pandas: over a second), so pglab registers the same ids with the
-# same entry point and arguments itself: nothing of minatar is imported until an environment is made.
-MINATAR_GAMES = ("asterix", "breakout", "freeway", "seaquest", "space_invaders")
-
-
 def _register_minatar() -> None:
-    for game in MINATAR_GAMES:
-        name = game.title().replace("_", "")
+    """Register MinAtar's ids as minatar.gym.register_envs (MinAtar 1.0.15) does, without importing minatar.
+
+    It registers each game (pglab.core.preset.MINATAR_GAMES, e.g. SpaceInvaders, whose module is
+    minatar.environments.space_invaders) as MinAtar/<Game>-v0 (all 6 actions) and -v1 (the game's minimal
+    action set). Importing minatar (its package, any module of it) imports matplotlib.pyplot and seaborn
+    (scipy.stats, pandas: over a second), so pglab registers the same ids, entry point and arguments itself
+    (a test compares them): nothing of minatar is imported until an environment is made.
+    """
+    for name in MINATAR_GAMES:
+        game = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()  # minatar's name is game.title().replace("_", "")
         for version, minimal in (("v0", False), ("v1", True)):
             gym.register(
                 id=f"MinAtar/{name}-{version}",

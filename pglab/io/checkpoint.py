@@ -16,8 +16,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from pglab.core.limits import available_memory, gigabytes
 from pglab.errors import CheckpointError, StorageError
 
@@ -34,6 +32,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     OSError) removes the temporary file and raises a one-line StorageError; the previous
     checkpoint is left intact.
     """
+    import torch  # here, not at the top: a grid's parent reads CHECKPOINT without importing torch
+
     path = Path(path)
     tmp_name = None
     try:
@@ -108,6 +108,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     check_archive(path)
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

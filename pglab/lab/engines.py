@@ -144,6 +144,22 @@ def _process_context() -> Any:
     return context
 
 
+def warm_up(engine: str) -> None:
+    """Start the local engine's fork server now, so that its imports (torch and the training code: seconds)
+    run on another core while this process still checks and plans the grid, not after it.
+
+    Every grid waits for them once before its first run starts, with one worker as with sixteen: the
+    shorter that wait, the closer a grid comes to scaling with its workers. The server ends with this process.
+    """
+    if engine != "local":
+        return
+    context = _process_context()
+    if context.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _default_workers(workers: int | None) -> int:
     """``workers`` if given, else the cores this process may run on."""
     if workers is not None:

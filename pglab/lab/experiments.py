@@ -331,9 +331,10 @@ def run_grid(
     Interrupting the grid (Ctrl-C) lets the running runs save a checkpoint; their outcomes say
     "interrupted" and the same command resumes them.
     """
-    from pglab.lab.engines import get_engine
+    from pglab.lab.engines import get_engine, warm_up
 
     run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
+    warm_up(engine)  # the workers' imports, while the settings are checked and the grid planned
     spec.validate()
     _check_settings(spec)
     # One grid at a time in OUT: planning moves unfinished runs aside and status.json has one writer.

@@ -73,8 +73,9 @@ def device_option(default: str | None, what: str) -> Any:
         "--device",
         type=click.Choice(DEVICE_CHOICES),
         default=default,
-        show_default=default or "auto",
-        help=f"{what}: auto takes a GPU when torch sees one; cuda without a GPU is an error.",
+        show_default=default is not None,
+        help=f"{what}: auto takes a GPU when torch sees one; cuda without a GPU is an error."
+        + ("" if default else "  [default: auto]"),
     )
 
 

@@ -12,6 +12,7 @@ from typing import ClassVar
 from pglab.core.preset import AgentSpec, CriticPreset, knob, require
 
 NORMALIZATIONS = ("off", "scale")
+STATE_TERMS = ("regression", "variance")
 
 
 @dataclass
@@ -28,6 +29,12 @@ class RelaxPreset(CriticPreset):
     )
     tau: float = knob(1.0, "temperature of the relaxation softmax(z / tau) the control variate reads, at the start")
     learn_tau: bool = knob(True, "train tau with the control variate (as the paper does); false holds it fixed")
+    state_term: str = knob(
+        "regression",
+        "'regression': the state term v(s) of c(s, z) = v(s) + mlp(s, z) is regressed on the returns (one pass per "
+        "critic epoch, as a value baseline is; the paper's code for its continuous tasks), the rest of c and tau "
+        "descend the variance; 'variance': all of c descends the variance (the paper's code for discrete tasks)",
+    )
     ent_coef: float = knob(0.01, "weight of the policy-entropy bonus (the paper: 0.01)")
     normalize_advantages: str = knob(
         "scale",
@@ -35,7 +42,7 @@ class RelaxPreset(CriticPreset):
         "centring would change the estimator, so 'standardize' is refused)",
     )
 
-    estimator_fields: ClassVar[tuple[str, ...]] = ("tau", "learn_tau")
+    estimator_fields: ClassVar[tuple[str, ...]] = ("tau", "learn_tau", "state_term")
 
     def validate(self) -> None:
         super().validate()
@@ -46,6 +53,8 @@ class RelaxPreset(CriticPreset):
             self.normalize_advantages,
             f"must be one of {', '.join(NORMALIZATIONS)} for RELAX",
         )
+        choices = ", ".join(STATE_TERMS)
+        require(self.state_term in STATE_TERMS, "state_term", self.state_term, f"must be one of {choices}")
 
 
 RELAX = AgentSpec(

@@ -13,9 +13,15 @@ gradient of its squared norm (E|g|^2 = Var + |E g|^2 and E g does not depend on 
 The control variate c_phi(s, z) = Q(s, softmax(z / tau)) is the Gumbel agents' critic architecture
 (agents.gumbel_agent.QCritic: v(s) plus an MLP of the state and the relaxed action) read at the relaxation
 of z; the temperature tau is learned with phi by the same variance objective (the paper's code starts
-it at 1). As for the Gumbel agents, no noise is stored in the rollout: z and z~ are drawn at update
-time conditioned on the executed action, which has exactly the joint law of (argmax, z) at
-collection since the policy has not changed.
+it at 1). The action term starts at zero, so the first estimates are the value baseline's, and with
+``state_term='regression'`` (the default) v(s) is regressed on the returns while the action term and tau
+descend the variance: c = V + c-hat, as the paper's code does for its continuous tasks. A state term
+trained by the variance objective alone learns the level of the returns slowly (one noisy step per
+batch), and every error in it is the baseline's error.
+
+As for the Gumbel agents, no noise is stored in the rollout: z and z~ are drawn at update time
+conditioned on the executed action, which has exactly the joint law of (argmax, z) at collection
+since the policy has not changed.
 
 Cut episode tails (time limits, the rollout window's end) count only the rewards seen, as for the
 critic-less REINFORCE agents; collect complete episodes (``batch_episodes``) where that matters. The
@@ -36,22 +42,39 @@ from pglab.agents.relax import RelaxPreset
 from torch import nn
 
 from pglab.core import estimators as est
-from pglab.core.agent import episode_ends, gradient_step, objective_of, step_weights
+from pglab.core.agent import episode_ends, gradient_step, objective_of, optimizer_step, step_weights
 from pglab.core.policy import PolicyNetwork
 from pglab.core.rollout import RolloutBuffer
 from pglab.errors import NonFiniteLossError
 
 
 class ControlVariate(nn.Module):
-    """c_phi(s, z) = critic(s, softmax(z / tau)), with tau = exp(log_tau) learned or fixed."""
+    """c_phi(s, z) = critic(s, softmax(z / tau)), with tau = exp(log_tau) learned or fixed.
 
-    def __init__(self, critic: nn.Module, tau: float, learn_tau: bool):
+    The critic's action term starts at zero (its output layer zeroed): c starts as its state term v(s),
+    where RELAX's estimate is exactly the value baseline's. A randomly initialised action term would
+    add noise of its own from the first batch (its part of c(s, z~) in the advantage, and the correction
+    grad c(s, z) - grad c(s, z~)) until the variance objective had undone it.
+    """
+
+    def __init__(self, critic: QCritic, tau: float, learn_tau: bool):
         super().__init__()
         self.critic = critic
+        head = critic.action_value[-1]
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
         self.log_tau = nn.Parameter(torch.tensor(math.log(tau)), requires_grad=learn_tau)
 
     def forward(self, features: torch.Tensor, perturbed_logits: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         return self.critic(features, torch.softmax(perturbed_logits / self.log_tau.exp(), dim=-1), timesteps)
+
+    def state_value(self, features: torch.Tensor) -> torch.Tensor:
+        """The state term v(s) of c, shape (...)."""
+        return self.critic.state_value(self.critic.torso(features)).squeeze(-1)
+
+    def state_parameters(self) -> list[nn.Parameter]:
+        """The parameters of c that read the state alone (the torso and v)."""
+        return [*self.critic.torso.parameters(), *self.critic.state_value.parameters()]
 
 
 class RelaxAgent:
@@ -63,10 +86,18 @@ class RelaxAgent:
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
         critic = QCritic(policy.encoder.space, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
         self.control = ControlVariate(critic, preset.tau, preset.learn_tau)
-        self.critic_optimizer = torch.optim.Adam(self._control_parameters(), lr=preset.critic_lr, eps=1e-5)
+        self.critic_optimizer = torch.optim.Adam(
+            [p for p in self.control.parameters() if p.requires_grad], lr=preset.critic_lr, eps=1e-5
+        )
 
-    def _control_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.control.parameters() if p.requires_grad]
+    def _regressed_parameters(self) -> list[nn.Parameter]:
+        """The parameters regressed on the returns: v(s)'s with ``state_term='regression'``, else none."""
+        return self.control.state_parameters() if self.preset.state_term == "regression" else []
+
+    def _variance_parameters(self) -> list[nn.Parameter]:
+        """The parameters that descend the estimate's squared norm: the rest of c, and tau when learned."""
+        regressed = {id(p) for p in self._regressed_parameters()}
+        return [p for p in self.control.parameters() if p.requires_grad and id(p) not in regressed]
 
     @property
     def critic(self) -> nn.Module:
@@ -76,8 +107,8 @@ class RelaxAgent:
     def act(self, features: torch.Tensor) -> torch.Tensor:
         return est.gumbel_max_sample(self.policy.fast_logits(features))
 
-    def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the RELAX surrogate, scaled as the preset says; the policy's logits) with fresh noise."""
+    def _surrogate(self, batch: RolloutBuffer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(the RELAX surrogate, scaled as the preset says; the policy's logits; the returns) with fresh noise."""
         p = self.preset
         terminated, truncated = episode_ends(batch, p)
         returns = est.discounted_returns(batch.rewards, terminated, truncated, torch.zeros_like(batch.rewards), p.gamma)
@@ -96,7 +127,7 @@ class RelaxAgent:
         )
         if p.normalize_advantages == "scale":
             surrogate = surrogate / (float(est.masked_std(returns, batch.valid)) + 1e-8)
-        return surrogate, logits
+        return surrogate, logits, returns
 
     def policy_loss(self, batch: RolloutBuffer) -> torch.Tensor:
         """The RELAX surrogate without the entropy bonus (``pglab grads``); it steps nothing."""
@@ -112,10 +143,10 @@ class RelaxAgent:
         self.control.critic = OracleQ(critic)
 
     def _gradients(self, batch: RolloutBuffer) -> dict[str, Any]:
-        """One noise draw: the policy's step (the surrogate's gradient minus the entropy bonus's), and
-        |estimate|^2 with its gradient in phi (what the control variate descends)."""
-        params, control_params = list(self.policy.parameters()), self._control_parameters()
-        surrogate, logits = self._surrogate(batch)
+        """One noise draw: the policy's step (the surrogate's gradient minus the entropy bonus's),
+        |estimate|^2 with its gradient in the variance parameters, and the returns (v's targets)."""
+        params, control_params = list(self.policy.parameters()), self._variance_parameters()
+        surrogate, logits, returns = self._surrogate(batch)
         entropy = est.masked_mean(est.categorical_entropy(logits), batch.valid)
         entropy_grads = torch.autograd.grad(entropy, params, retain_graph=True)
         policy_grads = torch.autograd.grad(surrogate, params, create_graph=True)
@@ -123,6 +154,7 @@ class RelaxAgent:
         control_grads = torch.autograd.grad(variance, control_params, allow_unused=True)
         return {
             "surrogate": surrogate.detach(),
+            "returns": returns,
             "entropy": entropy.detach(),
             "policy": [
                 (g - self.preset.ent_coef * e).detach() for g, e in zip(policy_grads, entropy_grads, strict=True)
@@ -161,13 +193,20 @@ class RelaxAgent:
         self, batch: RolloutBuffer, epochs: int, first: dict[str, Any] | None = None
     ) -> dict[str, float]:
         """``epochs`` steps of phi down |estimate|^2, each with fresh noise (``first``: the gradients of
-        the first step, already computed)."""
+        the first step, already computed), each followed by a regression step of v(s) on the returns
+        where ``state_term`` says so."""
+        metrics: dict[str, float] = {}
+        regressed, clip = self._regressed_parameters(), self.preset.max_grad_norm
         for epoch in range(epochs):
             step = first if epoch == 0 and first is not None else self._gradients(batch)
-            norm = gradient_step(
-                self.critic_optimizer, self._control_parameters(), step["control"], self.preset.max_grad_norm
-            )
-        return {"losses/cv_variance": float(step["variance"]), "grads/critic_grad_norm": norm}
+            norm = gradient_step(self.critic_optimizer, self._variance_parameters(), step["control"], clip)
+            metrics = {"losses/cv_variance": float(step["variance"]), "grads/critic_grad_norm": norm}
+            if regressed:
+                squared_errors = (self.control.state_value(batch.features) - step["returns"]) ** 2
+                value_loss = est.masked_mean(squared_errors, batch.valid)
+                metrics["grads/value_grad_norm"] = optimizer_step(self.critic_optimizer, value_loss, regressed, clip)
+                metrics["losses/value_loss"] = value_loss.item()
+        return metrics
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -2,17 +2,21 @@
 
 ``pglab grads --checkpoint`` gives each agent the checkpoint's policy, but a critic only to the agent
 that trained it: comparing RELAX's variance with reinforce-value's there would pit a trained control
-variate against an untrained value network (or the reverse). Here both get their critic fitted at the
-frozen policy first: a policy is trained with reinforce-value; then every agent, on that policy, takes
+variate against an untrained value network (or the reverse). Here a policy is trained with
+``--train-agent`` (reinforce-value or relax), which is measured with its critic as trained; every other
+critic starts from the trained agent's V(s) (reinforce-value's critic, or the state term of RELAX's
+control variate): reinforce-value's as it is, the optimal baseline's network, and the state term v(s) of
+RELAX's control variate and of all-action's Q(s, a) (c(s, z) = v(s) + mlp(s, z): c = V + c-hat, the
+paper's form for its continuous tasks). Then every agent with a critic, on that policy, takes
 ``--fit-batches`` updates of complete-episode batches with its policy restored after each (only its
-critic learns), and finally
-draws ``--samples`` gradient estimates, compared with the mean of ``4 x samples`` plain-REINFORCE
-estimates (pglab.diagnostics.grads: the same statistics as ``pglab grads``; common random numbers). Every critic
-starts from the value network trained with the policy: reinforce-value's as it is, the optimal
-baseline's network, and the state term v(s) of RELAX's control variate and of all-action's Q(s, a)
-(c(s, z) = v(s) + mlp(s, z): the paper's form for its continuous tasks, c = V + c-hat).
+critic learns), and finally draws ``--samples`` gradient estimates, compared with the mean of
+``4 x samples`` plain-REINFORCE estimates (pglab.diagnostics.grads: the same statistics as ``pglab grads``;
+common random numbers). ``NAME/KEY=VALUE`` in ``--agents`` measures a variant (e.g.
+``relax/state_term=variance``); ``--set KEY=VALUE`` sets a field for every agent.
 
-    python benchmarks/relax_variance.py --train-steps 30000 --samples 100
+    python benchmarks/relax_variance.py --agents reinforce,reinforce-value,relax --set critic_lr=0.003 \
+        --set critic_epochs=4
+    python benchmarks/relax_variance.py --train-agent relax --fit-batches 0 --agents reinforce,reinforce-value,relax
 """
 
 from __future__ import annotations
@@ -43,33 +47,40 @@ AGENTS = ("reinforce", "reinforce-value", "reinforce-optimal", "relax", "all-act
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--agents", default=",".join(AGENTS))
+    parser.add_argument("--agents", default=",".join(AGENTS), help="NAME or NAME/KEY=VALUE/... (a variant)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-steps", type=int, default=30_000)
+    parser.add_argument("--train-agent", default="reinforce-value", choices=("reinforce-value", "relax"),
+                        help="the agent that trains the policy; it is measured with its critic as trained")  # fmt: skip
     parser.add_argument("--fit-batches", type=int, default=100)
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--batch-episodes", type=int, default=8)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="a preset field for every agent (e.g. critic_epochs=4); repeatable")  # fmt: skip
     parser.add_argument("--name", default="relax_variance")
     args = parser.parse_args()
+    shared = dict(item.split("=", 1) for item in args.sets)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        summary = pglab.train(agent="reinforce-value", env=args.env, seed=args.seed, total_steps=args.train_steps,
+        summary = pglab.train(agent=args.train_agent, env=args.env, seed=args.seed, total_steps=args.train_steps,
                               run_dir=f"{tmp}/run", wandb_mode="disabled", progress=False)  # fmt: skip
         trained = load_checkpoint(Path(tmp) / "run" / CHECKPOINT)["agent"]
     horizon, _ = horizon_and_model(args.env, {})
     envs = make_vector_env(args.env, args.batch_episodes)
     rows = {}
-    for name in args.agents.split(","):
+    for label in args.agents.split(","):
+        name, _, own = label.partition("/")  # relax/state_term=variance: a variant with its own preset fields
         spec = get_agent(name)
-        overrides = {**DEFAULT_OVERRIDES, "num_envs": args.batch_episodes}
+        variant = dict(item.split("=", 1) for item in own.split("/") if item)
+        overrides = {**DEFAULT_OVERRIDES, **shared, **variant, "num_envs": args.batch_episodes}
         preset = resolve_preset(spec.preset, args.env, overrides)
         torch.manual_seed(args.seed)
         policy = PolicyNetwork(envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes)
         agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
-        if name == "reinforce-value":
+        if label == args.train_agent:
             agent.load_state_dict(trained)
         elif getattr(agent, "critic", None) is not None:  # every other critic's state term: the same trained V
-            state_term(agent).load_state_dict(trained["critic"])
+            state_term(agent).load_state_dict(value_network(trained))
         policy.load_state_dict(trained["policy"])
         if getattr(agent, "critic", None) is not None:
             collector = Collector(envs, policy.encoder, horizon, batch_episodes=args.batch_episodes)
@@ -78,8 +89,8 @@ def main() -> None:
                 agent.update(collector.collect(agent))
                 policy.load_state_dict(trained["policy"])  # only the critic learns
         samples, cost = sample_estimates(envs, horizon, agent, args.samples, first_seed=10**6)
-        rows[name] = (samples, cost)
-        print(f"{name}: total variance {float(samples.var(0).sum()):.4g}", flush=True)
+        rows[label] = (samples, cost)
+        print(f"{label}: total variance {float(samples.var(0).sum()):.4g}", flush=True)
     reference_agent = reference_agent_for(envs, trained, args)
     reference = sample_estimates(envs, horizon, reference_agent, 4 * args.samples, first_seed=2 * 10**6)[0].mean(0)
     envs.close()
@@ -89,8 +100,9 @@ def main() -> None:
         results.append({"agent": name, **{k: v for k, v in stats.items() if k != "mean_gradient"}, **cost})
     base = next(r["total_variance"] for r in results if r["agent"] == "reinforce")
     lines = [
-        f"{args.env}: policy trained {args.train_steps} steps with reinforce-value (last-100 mean "
-        f"{summary['return_mean_last100']:.1f}); critics fitted {args.fit_batches} batches at it; "
+        f"{args.env}: policy trained {args.train_steps} steps with {args.train_agent} (last-100 mean "
+        f"{summary['return_mean_last100']:.1f}); critics fitted {args.fit_batches} batches at it"
+        f"{' (shared settings: ' + ', '.join(args.sets) + ')' if args.sets else ''}; "
         f"{args.samples} estimates of {args.batch_episodes} episodes; reference: {4 * args.samples} reinforce "
         f"batches. Machine: {machine()}.",
         "",
@@ -103,6 +115,14 @@ def main() -> None:
             f"{r['cosine']['mean']:.3f} | {r['cosine_of_mean']:.3f} | {r['wall_ms_per_estimate']:.1f} |"
         )
     save(args.name, {"machine": machine(), "args": vars(args), "rows": results}, "\n".join(lines) + "\n")
+
+
+def value_network(trained: dict) -> dict:
+    """The trained agent's V(s): reinforce-value's critic, or the state term of RELAX's control variate."""
+    if "control" not in trained:
+        return trained["critic"]
+    prefix = "critic.state_value."
+    return {key[len(prefix) :]: value for key, value in trained["control"].items() if key.startswith(prefix)}
 
 
 def state_term(agent: Agent) -> torch.nn.Module:

@@ -16,9 +16,9 @@ from pglab.core.agent import resolve_preset
 from pglab.core.environment import make_vector_env
 from pglab.core.plugins import get_agent
 from pglab.core.policy import PolicyNetwork
-from pglab.core.rollout import Collector
+from pglab.core.rollout import Collector, RolloutBuffer
 from pglab.diagnostics import exact
-from pglab.diagnostics.grads import GradsConfig, gradient_statistics, run_grads, sample_estimates
+from pglab.diagnostics.grads import GradsConfig, estimate_gradient, gradient_statistics, run_grads, sample_estimates
 from tests.helpers import read_metrics
 from tests.test_estimators import LOGITS, REWARDS, exact_gradient, within_standard_errors
 from tests.test_grads import assert_unbiased
@@ -181,6 +181,61 @@ def test_relax_variance_falls_below_reinforce_on_the_relax_toy_as_its_control_va
     envs.close()
     assert after < 0.1 * before and after < 0.1 * plain, (before, after, plain)
     assert stats["bias_norm"] < 3.0 * stats["bias_noise_norm"] and stats["cosine_of_mean"] > 0.95, stats
+
+
+def build_on(name: str, env_id: str, overrides: dict, policy: PolicyNetwork | None = None) -> object:
+    """Agent ``name`` with ``overrides`` (advantage normalisation off) on ``policy``, or on a new one from seed 0."""
+    envs = make_vector_env(env_id, 1)
+    spec = get_agent(name)
+    preset = resolve_preset(spec.preset, env_id, {"normalize_advantages": "off", **overrides})
+    torch.manual_seed(0)
+    policy = policy or PolicyNetwork(envs.single_observation_space, 2, preset.hidden_sizes)
+    agent = spec.build(policy, envs.single_observation_space, envs.single_action_space, preset)
+    envs.close()
+    return agent
+
+
+def first_batch(agent: object, env_id: str, horizon: int) -> RolloutBuffer:
+    """One complete episode in each of 8 environments, from reset(seed=5)."""
+    envs = make_vector_env(env_id, 8)
+    collector = Collector(envs, agent.policy.encoder, horizon, batch_episodes=8)
+    collector.reset(seed=5)
+    batch = collector.collect(agent)
+    envs.close()
+    return batch
+
+
+def test_relax_starts_as_the_value_baseline_with_its_state_term():
+    """The action term of c starts at zero: before any training RELAX's estimate is reinforce-value's with
+    v(s) as its baseline (a random action term would add the correction's noise from the first batch)."""
+    shared = {"truncation": "terminal", "critic_hidden_sizes": "16"}
+    relax = build_on("relax", "CartPole-v1", shared)
+    value = build_on("reinforce-value", "CartPole-v1", shared, relax.policy)
+    value.critic.load_state_dict(relax.control.critic.state_value.state_dict())
+    batch = first_batch(relax, "CartPole-v1", 500)
+    torch.testing.assert_close(estimate_gradient(relax, batch), estimate_gradient(value, batch))
+    assert estimate_gradient(relax, batch).norm() > 0
+
+
+@pytest.mark.parametrize("state_term", ["regression", "variance"])
+def test_relax_regresses_its_state_term_on_the_returns_where_asked(state_term):
+    """With state_term=regression v(s) is fitted to the returns (on the RELAX toy's one state: their mean);
+    the variance objective still trains the rest of c (tau moves). With state_term=variance it trains all
+    of c, where only v + the action term matters to the estimate: v alone drifts far from the returns."""
+    overrides = {"lr": 1e-6, "critic_lr": 0.02, "ent_coef": 0.0, "state_term": state_term}
+    relax = build_on("relax", "pglab/RelaxToy-v0", overrides)
+    batch = first_batch(relax, "pglab/RelaxToy-v0", 1)
+    for _ in range(150):
+        metrics = relax.update(batch)
+    fitted = relax.control.state_value(batch.features[0, 0]).item()
+    mean_return = float(batch.rewards[batch.valid].mean())
+    assert metrics["charts/tau"] != 1.0
+    if state_term == "regression":
+        assert abs(fitted - mean_return) < 0.01 * abs(mean_return), (fitted, mean_return)
+        assert metrics["losses/value_loss"] >= 0
+    else:
+        assert abs(fitted - mean_return) > 0.01 * abs(mean_return), (fitted, mean_return)
+        assert "losses/value_loss" not in metrics
 
 
 @pytest.mark.parametrize("agent", BRIDGES)

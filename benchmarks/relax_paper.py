@@ -11,15 +11,20 @@ baselines/a2c: ``RolloutRunner``, ``RelaxedLinearPolicy``):
 * policy and control variate (value network for A2C): two hidden layers of 10 units, ReLU;
 * entropy bonus 0.01; the control variate takes one variance step per update, after the policy's
   estimate (RELAX's temperature learned from 1); A2C's value network one regression step;
+* method ``relax``: all of RELAX's control variate descends the variance (the paper's discrete-task
+  code); ``relax-v``: its state term v(s) takes a regression step on the returns instead (c = V + c-hat,
+  the paper's continuous-task code), the rest the variance step;
 * the learning rate from the grid {0.01, 0.003, 0.001}, the critic's at a scale of it (the paper's
   second grid dimension); the method's reported setting is the one with the fewest mean episodes;
 * solved: the mean return of the last 100 episodes >= 195 (Cart-pole) or 200 (Lunar lander);
   budgets 250,000 frames (Cart-pole) and 5,000,000 (Lunar lander); 5 seeds.
 
 ``python benchmarks/relax_paper.py`` runs that full protocol (hours on one core for Cart-pole, days for
-Lunar lander); ``--envs``, ``--seeds``, ``--lrs`` and ``--critic-lr-scales`` shrink it. Every run is a
-fresh process (``--parallel`` at a time), its result cached under ``--out``, so an interrupted
-benchmark continues where it stopped. Lunar lander needs ``pip install 'pglab[box2d]'``.
+Lunar lander); ``--envs``, ``--seeds``, ``--lrs``, ``--critic-lr-scales`` and ``--budget-scale`` (a
+fraction of the frame budgets) shrink it. Every run is a fresh process (``--parallel`` at a time), its
+result cached under ``benchmarks/results/<name>_runs/``, so an interrupted benchmark continues where it
+stopped (the cache does not know the code's version: clear it after changing an agent). Lunar lander
+needs ``pip install 'pglab[box2d]'``.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ TASKS = {  # env id -> (the paper's task, target return, frame budget, buffer le
     "CartPole-v0": ("CartPole", 195.0, 250_000, 200),
     "LunarLander-v3": ("LunarLander", 200.0, 5_000_000, 1000),
 }
-METHODS = {"a2c": "reinforce-value", "relax": "relax"}
+METHODS = {"a2c": "reinforce-value", "relax": "relax", "relax-v": "relax"}
 SHARED = {
     "num_envs": "1",
     "batch_episodes": "1",
@@ -61,7 +66,14 @@ SHARED = {
     "critic_epochs": "1",
     "critic_update": "after",
 }
-OWN = {"a2c": {"gae_lambda": "1.0"}, "relax": {"tau": "1.0", "learn_tau": "true"}}
+OWN = {
+    "a2c": {"gae_lambda": "1.0"},
+    # the paper's code for its discrete tasks: all of c descends the estimate's variance
+    "relax": {"tau": "1.0", "learn_tau": "true", "state_term": "variance"},
+    # c = V + c-hat with V regressed on the returns (the paper's code for its continuous tasks)
+    "relax-v": {"tau": "1.0", "learn_tau": "true", "state_term": "regression"},
+}
+PAPER_ROW = {"a2c": "a2c", "relax": "relax", "relax-v": "relax"}  # the paper's row each method is compared with
 
 
 def settings(method: str, env: str, lr: float, scale: float) -> dict[str, str]:
@@ -96,6 +108,8 @@ def summarise(runs: list[dict]) -> list[dict]:
                     "seeds": len(group),
                     "solved": len(solved),
                     "episodes": censored,
+                    "frames": [r["steps"] for r in group],
+                    "final_return": [r["return_mean_last100"] for r in group],
                     "mean": mean,
                     "std": statistics.stdev(censored) if len(censored) > 1 else 0.0,
                     "grid": {f"{lr_}/{s_}": statistics.fmean(c) for _, lr_, s_, _, _, c in scored},
@@ -117,34 +131,35 @@ def ratio_interval(a2c: list[float], relax: list[float], samples: int = 10_000, 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| task | method | pglab: episodes to solve (mean ± std) | solved | lr / critic scale | paper (5 seeds) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| task | method | pglab: episodes to solve (mean ± std) | solved | frames (mean) | last-100 return at the end "
+        "| lr / critic scale | paper (5 seeds) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         task = TASKS[row["env"]][0]
-        paper_mean, paper_std = PAPER[task][row["method"]]
+        paper_mean, paper_std = PAPER[task][PAPER_ROW[row["method"]]]
         lines.append(
             f"| {row['env']} | {row['method']} | {row['mean']:.0f} ± {row['std']:.0f} | {row['solved']}/{row['seeds']} "
+            f"| {statistics.fmean(row['frames']):.0f} | {', '.join(f'{r:.0f}' for r in row['final_return'])} "
             f"| {row['lr']:g} / {row['critic_lr_scale']:g} | {paper_mean} ± {paper_std} |"
         )
     lines.append("")
     for env in dict.fromkeys(r["env"] for r in rows):
         mine = {r["method"]: r for r in rows if r["env"] == env}
-        if len(mine) < 2:
-            continue
-        ratio, low, high = ratio_interval(mine["a2c"]["episodes"], mine["relax"]["episodes"])
         paper = PAPER[TASKS[env][0]]
-        lines.append(
-            f"{env}: A2C / RELAX episodes = {ratio:.2f} (95% bootstrap interval {low:.2f}-{high:.2f}); "
-            f"the paper's ratio {paper['a2c'][0] / paper['relax'][0]:.2f}."
-        )
+        for method in (m for m in mine if m != "a2c" and "a2c" in mine):
+            ratio, low, high = ratio_interval(mine["a2c"]["episodes"], mine[method]["episodes"])
+            lines.append(
+                f"{env}: a2c / {method} episodes = {ratio:.2f} (95% bootstrap interval {low:.2f}-{high:.2f}); "
+                f"the paper's A2C / RELAX ratio {paper['a2c'][0] / paper['relax'][0]:.2f}."
+            )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--envs", default="CartPole-v0,LunarLander-v3", help=f"comma-separated, of {', '.join(TASKS)}")
-    parser.add_argument("--methods", default="a2c,relax")
+    parser.add_argument("--methods", default="a2c,relax", help=f"comma-separated, of {', '.join(METHODS)}")
     parser.add_argument("--seeds", default="0-4", help="the paper: 5 seeds")
     parser.add_argument("--lrs", default="0.01,0.003,0.001", help="the paper's grid")
     parser.add_argument("--critic-lr-scales", default="1", help="critic lr = lr * scale (the paper's second grid)")

@@ -22,6 +22,8 @@ common random numbers). ``NAME/KEY=VALUE`` in ``--agents`` measures a variant (e
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -56,7 +58,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--batch-episodes", type=int, default=8)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="a preset field for every agent (e.g. critic_epochs=4); repeatable")  # fmt: skip
+                        help="a preset field for each agent that has it (e.g. critic_epochs=4)")  # fmt: skip
+    parser.add_argument("--zero-action-term", action="store_true",
+                        help="also measure each RELAX agent with its action term set to zero")  # fmt: skip
     parser.add_argument("--name", default="relax_variance")
     args = parser.parse_args()
     shared = dict(item.split("=", 1) for item in args.sets)
@@ -72,7 +76,9 @@ def main() -> None:
         name, _, own = label.partition("/")  # relax/state_term=variance: a variant with its own preset fields
         spec = get_agent(name)
         variant = dict(item.split("=", 1) for item in own.split("/") if item)
-        overrides = {**DEFAULT_OVERRIDES, **shared, **variant, "num_envs": args.batch_episodes}
+        fields = {f.name for f in dataclasses.fields(spec.preset)}
+        own_shared = {key: value for key, value in shared.items() if key in fields}  # critic fields: critics only
+        overrides = {**DEFAULT_OVERRIDES, **own_shared, **variant, "num_envs": args.batch_episodes}
         preset = resolve_preset(spec.preset, args.env, overrides)
         torch.manual_seed(args.seed)
         policy = PolicyNetwork(envs.single_observation_space, int(envs.single_action_space.n), preset.hidden_sizes)
@@ -91,6 +97,12 @@ def main() -> None:
         samples, cost = sample_estimates(envs, horizon, agent, args.samples, first_seed=10**6)
         rows[label] = (samples, cost)
         print(f"{label}: total variance {float(samples.var(0).sum()):.4g}", flush=True)
+        if args.zero_action_term and hasattr(agent, "control"):  # RELAX less its action term: v(s) as a baseline
+            head = agent.control.critic.action_value[-1]
+            with torch.no_grad():
+                head.weight.zero_()
+                head.bias.zero_()
+            rows[f"{label} (action term zeroed)"] = sample_estimates(envs, horizon, agent, args.samples, 10**6)
     reference_agent = reference_agent_for(envs, trained, args)
     reference = sample_estimates(envs, horizon, reference_agent, 4 * args.samples, first_seed=2 * 10**6)[0].mean(0)
     envs.close()
@@ -99,6 +111,7 @@ def main() -> None:
         stats = gradient_statistics(samples, reference, exact_reference=False)
         results.append({"agent": name, **{k: v for k, v in stats.items() if k != "mean_gradient"}, **cost})
     base = next(r["total_variance"] for r in results if r["agent"] == "reinforce")
+    value = next((r["total_variance"] for r in results if r["agent"] == "reinforce-value"), math.nan)
     lines = [
         f"{args.env}: policy trained {args.train_steps} steps with {args.train_agent} (last-100 mean "
         f"{summary['return_mean_last100']:.1f}); critics fitted {args.fit_batches} batches at it"
@@ -106,12 +119,14 @@ def main() -> None:
         f"{args.samples} estimates of {args.batch_episodes} episodes; reference: {4 * args.samples} reinforce "
         f"batches. Machine: {machine()}.",
         "",
-        "| estimator | total variance | vs reinforce | SNR | cosine (mean) | cosine of mean | ms / estimate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| estimator | total variance | vs reinforce | vs reinforce-value | SNR | cosine (mean) | cosine of mean "
+        "| ms / estimate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         lines.append(
-            f"| {r['agent']} | {r['total_variance']:.4g} | {r['total_variance'] / base:.3f} | {r['snr']:.3f} | "
+            f"| {r['agent']} | {r['total_variance']:.4g} | {r['total_variance'] / base:.3f} | "
+            f"{r['total_variance'] / value:.3f} | {r['snr']:.3f} | "
             f"{r['cosine']['mean']:.3f} | {r['cosine_of_mean']:.3f} | {r['wall_ms_per_estimate']:.1f} |"
         )
     save(args.name, {"machine": machine(), "args": vars(args), "rows": results}, "\n".join(lines) + "\n")

@@ -97,10 +97,6 @@ class QCritic(nn.Module):
         self.state_value = mlp(width, hidden_sizes, 1, activation)
         self.action_value = mlp(width + n_actions, hidden_sizes, 1, activation)
 
-    def _q(self, embedding: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        together = self.state_value(embedding) + self.action_value(torch.cat([embedding, actions], dim=-1))
-        return together.squeeze(-1)
-
     def forward(
         self, features: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -108,14 +104,21 @@ class QCritic(nn.Module):
 
         ``timesteps`` is ignored: this critic reads the state alone, so in a time-limited task it
         averages over the steps left (the oracle, :class:`OracleQ`, reads them)."""
-        return self._q(self.torso(features), actions)
+        embedding = self.torso(features)
+        together = self.state_value(embedding) + self.action_value(torch.cat([embedding, actions], dim=-1))
+        return together.squeeze(-1)
 
     def all_actions(self, features: torch.Tensor, timesteps: torch.Tensor | None = None) -> torch.Tensor:
-        """Q(s, a) for every action a, shape (..., n_actions); ``timesteps`` ignored as in :meth:`forward`."""
+        """Q(s, a) for every action a, shape (..., n_actions); ``timesteps`` ignored as in :meth:`forward`.
+
+        The state term is evaluated once per state, not once per (state, action) pair: the same
+        numbers, bit for bit, as :meth:`forward` on each one-hot action (a test), for less work.
+        """
         embedding = self.torso(features)
         eye = torch.eye(self.n_actions, dtype=embedding.dtype, device=embedding.device)
         expanded = embedding.unsqueeze(-2).expand(*embedding.shape[:-1], self.n_actions, embedding.shape[-1])
-        return self._q(expanded, eye.expand(*embedding.shape[:-1], -1, -1))
+        per_action = self.action_value(torch.cat([expanded, eye.expand(*embedding.shape[:-1], -1, -1)], dim=-1))
+        return (self.state_value(embedding).unsqueeze(-2) + per_action).squeeze(-1)
 
 
 class OracleQ(nn.Module):
@@ -146,6 +149,13 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def adam(parameters: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """The agents' Adam. ``foreach=True`` (torch's default on GPUs, not on CPU) updates all parameters with
+    a few multi-tensor operations instead of about ten per parameter: the same numbers, bit for bit
+    (tests/test_speed_equivalence.py), for a quarter less time per optimiser step on CPU."""
+    return torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=True)
+
+
 class CriticActor:
     """An actor that follows a learned Q(s, a) (the critic of this module's docstring).
 
@@ -157,11 +167,11 @@ class CriticActor:
         self.policy = policy
         self.preset = preset
         self.env_steps = 0
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
+        self.optimizer = adam(policy.parameters(), preset.lr)
         self.critic = QCritic(
             policy.encoder.space, policy.n_actions, preset.critic_hidden_sizes, preset.activation
         )
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
+        self.critic_optimizer = adam(self.critic.parameters(), preset.critic_lr)
         self.target_critic: QCritic | None = None
         if preset.target_decay > 0:
             self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)

@@ -38,8 +38,10 @@ Critic (the choice, and why):
   bootstrapped targets let the critic resolve them sooner (on CartPole, 0.95 -> 0.8 turned a seed whose
   policy collapsed into one that solves). Why not one-step TD: the batches are fresh on-policy
   windows, where longer returns are available and less biased than a young critic.
-  The critic makes 10 full-batch passes per batch for the same reason (5 were faster but lost
-  CartPole seeds and Acrobot seed 2), and
+  The critic must fit each batch closely for the same reason: at lr 1e-3 that took 10 full-batch passes
+  (5 lost CartPole seeds and Acrobot seed 2); the Gumbel presets take 3 passes at lr 3e-3, under half
+  the cost, with the learning tables kept (4 at 2.5e-3 on 16 x 64 steps, or 3 passes of 4 shuffled
+  minibatches at 1e-3, lost CartPole seeds). And
   the entropy bonus keeps every action visited: once the policy is nearly deterministic the critic
   never sees the other action, and the straight-through gradient through a saturated softmax vanishes.
   Cut tails (time limits, the rollout's end) are bootstrapped with V of the true next state, time
@@ -111,8 +113,9 @@ class QCritic(nn.Module):
     def all_actions(self, features: torch.Tensor, timesteps: torch.Tensor | None = None) -> torch.Tensor:
         """Q(s, a) for every action a, shape (..., n_actions); ``timesteps`` ignored as in :meth:`forward`.
 
-        The state term is evaluated once per state, not once per (state, action) pair: the same
-        numbers, bit for bit, as :meth:`forward` on each one-hot action (a test), for less work.
+        The state term is evaluated once per state, not once per (state, action) pair as before: less
+        work, and the same numbers bit for bit at the shapes of the presets' runs
+        (tests/test_speed_equivalence.py; a matrix product's rounding may depend on its row count).
         """
         embedding = self.torso(features)
         eye = torch.eye(self.n_actions, dtype=embedding.dtype, device=embedding.device)

@@ -1,9 +1,10 @@
 """Speed changes that must not change a number: the same seed gives the same run as before them.
 
 The per-step fast paths (PolicyNetwork.fast_logits, the fused Gumbel-Max sample, one inference-mode
-block per rollout window) and the per-update one (the return and GAE recursions on numpy views) are
-checked against the plain computation they replace, bit for bit: each on its own, and as whole short
-training runs through the real loop, once as it is and once with the
+block per rollout window), the per-update one (the return and GAE recursions on numpy views) and the
+Gumbel agents' cheaper update (the critic's state term once per state in QCritic.all_actions, foreach
+Adam) are checked against the plain computation they replace, bit for bit: each on its own, and as
+whole short training runs through the real loop, once as it is and once with the
 fast paths swapped back for the plain computation. (When they landed, the metrics of these runs were
 also the same as main's before them; comparing in-process keeps the test true when other changes
 move the numbers on purpose, and on any CPU.)
@@ -16,6 +17,8 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
+from pglab.agents import gumbel_agent
+from pglab.agents.gumbel_agent import QCritic
 
 from pglab.core import estimators as est
 from pglab.core.policy import ACTIVATIONS, PolicyNetwork
@@ -43,6 +46,45 @@ def test_gumbel_max_sample_is_argmax_of_logits_plus_gumbel_noise() -> None:
     assert torch.equal(fast, (logits + est.gumbel_noise(logits.shape)).argmax(-1))
 
 
+def plain_all_actions(critic: QCritic, features: torch.Tensor, timesteps: torch.Tensor | None = None) -> torch.Tensor:
+    """Q(s, a) of every action as it was computed before: both terms on every (state, action) pair."""
+    embedding = critic.torso(features)
+    pairs = embedding.unsqueeze(-2).expand(*embedding.shape[:-1], critic.n_actions, embedding.shape[-1])
+    one_hots = torch.eye(critic.n_actions).expand(*embedding.shape[:-1], -1, -1)
+    return (critic.state_value(pairs) + critic.action_value(torch.cat([pairs, one_hots], dim=-1))).squeeze(-1)
+
+
+# The rows all_actions sees in a run: T + 1 steps x N environments of the Gumbel presets on CartPole-v1
+# and Acrobot-v1, and of all-action's. (A matrix product's rounding may depend on how many rows it
+# multiplies, so the equality is a fact about the shapes checked, here and in the short runs below.)
+@pytest.mark.parametrize("rows", [(65, 16), (129, 16), (129, 8), (257, 8)])
+def test_the_critic_of_every_action_evaluates_the_state_term_once_per_state(rows: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    critic = QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 3, (64, 64), "tanh")
+    with torch.no_grad():  # weights away from the initialisation, so that both terms matter
+        for p in critic.parameters():
+            p.add_(torch.randn_like(p))
+    features = torch.randn(*rows, 4)
+    with torch.no_grad():
+        assert torch.equal(critic.all_actions(features), plain_all_actions(critic, features))
+
+
+def test_foreach_adam_steps_exactly_as_the_per_parameter_loop() -> None:
+    torch.manual_seed(0)
+    critic = QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 2, (64, 64), "tanh")
+    twin = QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 2, (64, 64), "tanh")
+    twin.load_state_dict(critic.state_dict())
+    fast = gumbel_agent.adam(critic.parameters(), 3e-3)
+    plain = torch.optim.Adam(twin.parameters(), lr=3e-3, eps=1e-5, foreach=False)
+    for _ in range(5):
+        gradients = [torch.randn_like(p) for p in critic.parameters()]
+        for net, optimizer in ((critic, fast), (twin, plain)):
+            for p, g in zip(net.parameters(), gradients, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(critic.parameters(), twin.parameters(), strict=True))
+
+
 def short_run(agent: str, run_dir: Path) -> list[dict]:
     import pglab
 
@@ -61,6 +103,11 @@ def test_short_runs_give_the_numbers_of_the_plain_computation(
     # The computation the fast paths replaced: the module's forward pass and argmax(logits + Gumbel noise).
     monkeypatch.setattr(PolicyNetwork, "fast_logits", PolicyNetwork.forward)
     monkeypatch.setattr(est, "gumbel_max_sample", lambda logits: (logits + est.gumbel_noise(logits.shape)).argmax(-1))
+    # The Gumbel agents' update: the critic's state term on every (state, action) pair; Adam's per-parameter loop.
+    monkeypatch.setattr(QCritic, "all_actions", plain_all_actions)
+    monkeypatch.setattr(
+        gumbel_agent, "adam", lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=False)
+    )
     assert short_run(agent, tmp_path / "plain") == fast
     assert len(fast) == 3 and any("charts/episodic_return" in row for row in fast)
 

@@ -119,6 +119,26 @@ def test_the_longest_expected_runs_start_first(tmp_path: Path):
     assert sorted(names) == sorted((t.config.env, t.config.agent, t.config.seed) for t in tasks)
 
 
+def test_the_workers_imports_start_before_the_grid_is_planned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The local engine's fork server (torch, the training code) is started before planning, not at the first run."""
+    from pglab.lab import engines, experiments
+
+    calls: list[str] = []
+
+    class Planned(Exception):
+        pass
+
+    def plan_stops(spec: GridSpec) -> None:
+        calls.append("plan")
+        raise Planned
+
+    monkeypatch.setattr(engines, "warm_up", lambda engine: calls.append(f"warm_up {engine}"))
+    monkeypatch.setattr(experiments, "plan", plan_stops)
+    with pytest.raises(Planned):
+        experiments.run_grid(GridSpec(agents=("reinforce",), envs=("CartPole-v1",), seeds=(0,), out=tmp_path))
+    assert calls == ["warm_up local", "plan"]
+
+
 def test_probed_step_costs_rank_acrobot_above_cartpole():
     costs = probe_step_seconds(["CartPole-v1", "Acrobot-v1", "NoSuchEnv-v0"])
     assert 0 < costs["CartPole-v1"] < costs["Acrobot-v1"] < 1.0  # RK4 in Python vs one numpy step for all

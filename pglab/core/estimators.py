@@ -100,7 +100,7 @@ def _backward_scan(
     """
     out = torch.empty_like(heads)
     tensors = (heads, scales, out, cut, cut_values)
-    if heads.device.type == "cpu":
+    if heads.device.type == "cpu" and heads.dtype in (torch.float32, torch.float64):  # numpy has no bfloat16
         h, s, o, c, v = (None if t is None else t.numpy() for t in tensors)
         where, following = np.where, np.zeros_like(h[0])
     else:

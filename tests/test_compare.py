@@ -139,6 +139,21 @@ def test_the_workers_imports_start_before_the_grid_is_planned(tmp_path: Path, mo
     assert calls == ["warm_up local", "plan"]
 
 
+def test_the_fork_server_starts_deaf_to_ctrl_c_and_the_grid_keeps_its_handler(monkeypatch: pytest.MonkeyPatch):
+    """A new process inherits an ignored SIGINT: the server's imports (seconds) are not cut short by a Ctrl-C
+    with a traceback of its own; this process's handler is back once the server has started."""
+    from multiprocessing import forkserver
+
+    from pglab.lab import engines
+
+    seen = []
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: seen.append(signal.getsignal(signal.SIGINT)))
+    before = signal.getsignal(signal.SIGINT)
+    engines.warm_up("local")
+    engines.warm_up("ray")  # Ray starts its own workers: nothing to warm up
+    assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is before
+
+
 def test_probed_step_costs_rank_acrobot_above_cartpole():
     costs = probe_step_seconds(["CartPole-v1", "Acrobot-v1", "NoSuchEnv-v0"])
     assert 0 < costs["CartPole-v1"] < costs["Acrobot-v1"] < 1.0  # RK4 in Python vs one numpy step for all

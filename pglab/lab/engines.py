@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
@@ -155,10 +156,21 @@ def warm_up(engine: str) -> None:
     if engine != "local":
         return
     context = _process_context()
-    if context.get_start_method() == "forkserver":
-        from multiprocessing import forkserver
+    if context.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
 
+    if threading.current_thread() is not threading.main_thread():  # signal handlers are the main thread's
         forkserver.ensure_running()
+        return
+    # The server ignores Ctrl-C only once its imports are done: started with SIGINT ignored (which a new
+    # process inherits), a Ctrl-C during them leaves no traceback of its own. The runs are unaffected:
+    # each worker ignores SIGINT until pglab.core.train installs its graceful handler for a run.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _default_workers(workers: int | None) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pglab.core.preset import MINATAR_GAMES, AgentSpec, CriticPreset, Preset, knob, require
+from pglab.core.preset import AgentSpec, CriticPreset, Preset, knob, require
 from pglab.errors import ConfigError
 
 
@@ -66,12 +66,8 @@ class ValuePreset(CriticPreset):
     # Acrobot: every episode of the initial policy fails alike (-500), so Monte-Carlo returns carry no
     # signal until a lucky success; TD(lambda) advantages and an entropy bonus keep it exploring
     # (seeds 0-3 solve within 111k-152k steps, against 1 seed in 2 with lambda = 1).
-    # MinAtar: with Monte-Carlo returns (lambda = 1) the return stalled near 5 on Breakout-v1 by 1M steps
-    # whatever the entropy bonus (0.01 or 0.03, seed 0 to 2M steps); GAE(0.95) as on Acrobot. An estimator
-    # field, so it holds under the matched protocol too.
     env_overrides: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "Acrobot-v1": {"num_steps": 256, "ent_coef": 0.01, "gae_lambda": 0.95},
-        **{f"MinAtar/{game}-v{v}": {"gae_lambda": 0.95} for game in MINATAR_GAMES for v in (0, 1)},
     }
     estimator_fields: ClassVar[tuple[str, ...]] = ("gae_lambda",)
 

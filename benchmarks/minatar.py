@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, median, run_worker, save
 
+from pglab.core.preset import parse_assignments
 from pglab.lab.experiments import parse_seeds
 
 # This file's name would shadow the MinAtar package (`import minatar` would find it): its folder leaves the path.
@@ -56,15 +57,19 @@ def grid(args: argparse.Namespace, phase: str) -> None:
     out = RESULTS / f"minatar_{phase}"
     start = time.perf_counter()
     result = pglab.compare(
-        agents, args.envs or ENVS, args.seeds, out=out, total_steps=steps, overrides=dict(PAPER_NETWORK),
+        agents, args.envs or ENVS, args.seeds, out=out, total_steps=steps, overrides={**PAPER_NETWORK, **args.set},
         workers=args.workers, wandb_mode="disabled", progress=True,
     )  # fmt: skip
     pglab.report(out)
     note = (
         f"Machine: {machine()}\n\n{phase}: agents {', '.join(agents)}; envs {', '.join(args.envs or ENVS)}; "
-        f"seeds {args.seeds}; {steps:,} steps per run; matched protocol with the MinAtar paper's network; "
-        f"{len(result.outcomes)} runs, {len(result.failed)} failed; {time.perf_counter() - start:,.0f} s wall.\n"
-        f"Curves, IQM with CIs and steps/s: {out.relative_to(RESULTS.parent)}/report/.\n"
+        f"seeds {args.seeds}; {steps:,} steps per run; matched protocol with the MinAtar paper's network"
+        f"{''.join(f', {k}={v}' for k, v in args.set.items())}; "
+        f"{len(result.outcomes)} runs, {len(result.failed)} failed, "
+        f"{sum(o.status == 'interrupted' for o in result.outcomes)} interrupted (rerun the command to finish them); "
+        f"{time.perf_counter() - start:,.0f} s wall.\n"
+        f"Curves, IQM with CIs and steps/s: {out.relative_to(RESULTS.parent)}/report/.\n\n"
+        f"Each run's last-100 mean return where it stopped:\n\n```\n{result.table()}\n```\n"
     )
     (out / "README.md").write_text(note)
     print(note)
@@ -179,8 +184,12 @@ def main() -> None:
     )
     parser.add_argument("--envs", type=lambda s: s.split(","), help=f"comma-separated [{','.join(ENVS)}]")
     parser.add_argument("--workers", type=int, help="grid runs at once [one per core]")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a preset field for every grid/long run"
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.set = parse_assignments(args.set)
     if args.worker:
         library, seed, steps, compare_at = args.worker[0], *map(int, args.worker[1:])
         result = pglab_worker(seed, steps, compare_at) if library == "pglab" else sb3_worker(seed, steps)

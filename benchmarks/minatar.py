@@ -10,8 +10,8 @@ The full protocol of issue 14 (hours of CPU per phase; run them on a machine tha
 ``grid`` and ``long`` are ``pglab compare`` grids under the matched protocol (resumable: run the same
 command again after an interruption), each followed by ``pglab report`` (curves with bootstrap CIs,
 IQM, performance profiles, steps/s per run) into benchmarks/results/minatar_<phase>/. Every network
-is the MinAtar paper's (Young & Tian 2019): the conv torso, then the output layer
-(``hidden_sizes=()``, ``critic_hidden_sizes=()``).
+is the MinAtar paper's (Young & Tian 2019), the matched protocol's on MinAtar: the conv torso, then
+the output layer (``hidden_sizes=()``, ``critic_hidden_sizes=()`` for the agents with a critic).
 
 ``sb3`` runs, seed by seed and each in a fresh process, pglab reinforce-value and Stable-Baselines3
 A2C (its ActorCriticPolicy with the same MinAtar torso as features extractor and no further layers,
@@ -43,7 +43,6 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 ENVS = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1")
-PAPER_NETWORK = {"hidden_sizes": "()", "critic_hidden_sizes": "()"}
 NUM_ENVS = 8  # the matched protocol's, and SB3's here
 
 
@@ -57,7 +56,7 @@ def grid(args: argparse.Namespace, phase: str) -> None:
     out = RESULTS / f"minatar_{phase}"
     start = time.perf_counter()
     result = pglab.compare(
-        agents, args.envs or ENVS, args.seeds, out=out, total_steps=steps, overrides={**PAPER_NETWORK, **args.set},
+        agents, args.envs or ENVS, args.seeds, out=out, total_steps=steps, overrides=args.set,
         workers=args.workers, wandb_mode="disabled", progress=True,
     )  # fmt: skip
     pglab.report(out)
@@ -78,7 +77,7 @@ def grid(args: argparse.Namespace, phase: str) -> None:
 def pglab_worker(seed: int, steps: int, compare_at: int) -> dict:
     import pglab
 
-    options = {"agent": "reinforce-value", "env": ENVS[0], "protocol": "matched", "overrides": dict(PAPER_NETWORK)}
+    options = {"agent": "reinforce-value", "env": ENVS[0], "protocol": "matched"}
     with tempfile.TemporaryDirectory() as tmp:  # MinAtar's import (seconds) and torch's first steps, untimed as SB3's
         pglab.train(
             seed=seed, total_steps=1024, run_dir=f"{tmp}/warm", wandb_mode="disabled", progress=False, **options

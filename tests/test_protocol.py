@@ -153,11 +153,12 @@ def test_the_matched_table_holds_the_documented_values():
 
 
 def test_minatar_fits_every_critic_with_one_pass_per_batch_under_the_matched_protocol():
-    """Every MinAtar game, both action sets: one regression pass and an entropy bonus of 0.03, for every agent
-    alike (elsewhere 10 and 0.01)."""
+    """Every MinAtar game, both action sets: the paper's network, one regression pass and an entropy bonus of
+    0.03, for every agent alike (elsewhere 64,64, 10 and 0.01)."""
     for env in ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v0", "MinAtar/Asterix-v1"):
         for name, spec in load_agents().items():
             preset = resolve_preset(spec.preset, env, {}, "matched")
             assert (getattr(preset, "critic_epochs", 1), preset.ent_coef) == (1, 0.03), (env, name)
+            assert preset.hidden_sizes == getattr(preset, "critic_hidden_sizes", ()) == (), (env, name)
     elsewhere = resolve_preset(get_agent("reinforce-value").preset, "CartPole-v1", {}, "matched")
     assert (elsewhere.critic_epochs, elsewhere.ent_coef) == (10, 0.01)

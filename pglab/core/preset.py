@@ -249,7 +249,13 @@ MATCHED_SETTINGS: Mapping[str, Mapping[str, Any]] = {
     # A2C fits its critic with one gradient step per batch too. An entropy bonus of 0.03: at 0.01
     # reinforce-value's policy collapsed to entropy ~0.05 (of ln 3) on Breakout-v1 (seed 0, 1M steps);
     # at 0.03 it stays near 0.25 (its return still levels off near 5 by 1M steps). Not tuned further.
-    **{f"MinAtar/{game}-v{v}": {"critic_epochs": 1, "ent_coef": 0.03} for game in MINATAR_GAMES for v in (0, 1)},
+    # The network is the MinAtar paper's: the output layer right on the conv torso, for the policy and
+    # every critic (an agent without a critic simply has no critic_hidden_sizes).
+    **{
+        f"MinAtar/{game}-v{v}": {"critic_epochs": 1, "ent_coef": 0.03, "hidden_sizes": (), "critic_hidden_sizes": ()}
+        for game in MINATAR_GAMES
+        for v in (0, 1)
+    },
 }
 
 

@@ -116,4 +116,5 @@ def test_the_device_path_gives_the_numbers_of_the_plain_cpu_path(tmp_path: Path,
     train_module = sys.modules["pglab.core.train"]  # `pglab.core.train` the attribute is the function
     monkeypatch.setattr(train_module, "resolve_device", lambda name: torch.device("cpu", 0))
     assert run("other") == plain
-    assert len(calls) == 1024 // 8  # every vector step acted through the device path (8 envs)
+    num_envs = read_json(tmp_path / "other" / "config.json")["num_envs"]  # the preset's (16 since issue 12)
+    assert len(calls) == 1024 // num_envs  # every vector step acted through the device path

@@ -60,12 +60,13 @@ def grid(args: argparse.Namespace, phase: str) -> None:
         workers=args.workers, wandb_mode="disabled", progress=True,
     )  # fmt: skip
     pglab.report(out)
+    interrupted = sum(o.status == "interrupted" for o in result.outcomes)
     note = (
         f"Machine: {machine()}\n\n{phase}: agents {', '.join(agents)}; envs {', '.join(args.envs or ENVS)}; "
         f"seeds {args.seeds}; {steps:,} steps per run; matched protocol with the MinAtar paper's network"
         f"{''.join(f', {k}={v}' for k, v in args.set.items())}; "
-        f"{len(result.outcomes)} runs, {len(result.failed)} failed, "
-        f"{sum(o.status == 'interrupted' for o in result.outcomes)} interrupted (rerun the command to finish them); "
+        f"{len(result.outcomes)} runs, {len(result.failed)} failed, {interrupted} interrupted"
+        f"{' (rerun the command to finish them)' if interrupted else ''}; "
         f"{time.perf_counter() - start:,.0f} s wall.\n"
         f"Curves, IQM with CIs and steps/s: {out.relative_to(RESULTS.parent)}/report/.\n\n"
         f"Each run's last-100 mean return where it stopped:\n\n```\n{result.table()}\n```\n"

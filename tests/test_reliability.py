@@ -557,3 +557,21 @@ def test_a_checkpoint_without_an_update_count_resumes_with_the_right_count(tmp_p
     save_checkpoint(run_dir / "checkpoint.pt", checkpoint)
     pglab.resume(run_dir, total_steps=512, progress=False)
     assert load_checkpoint(run_dir / "checkpoint.pt")["updates"] == len(read_metrics(run_dir)) > 0
+
+
+def test_a_reader_looking_at_a_free_lock_does_not_make_taking_it_fail(tmp_path: Path):
+    """in_use() holds a shared flock for a moment; a run starting in that moment must still get its lock."""
+    import fcntl
+    import threading
+
+    from pglab.io.rundir import DirectoryLock, in_use
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / LOCK_NAME).touch()
+    reader = os.open(run_dir / LOCK_NAME, os.O_RDONLY)
+    fcntl.flock(reader, fcntl.LOCK_SH | fcntl.LOCK_NB)  # a reader caught mid-look
+    threading.Timer(0.1, os.close, (reader,)).start()  # it finishes looking 0.1 s later
+    with DirectoryLock(run_dir, "train"):
+        assert in_use(run_dir)
+    assert not in_use(run_dir)

@@ -40,11 +40,9 @@ class DirectoryLock:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _take_exclusive(fd):
             os.close(fd)
-            raise _in_use(self.directory) from None
+            raise _in_use(self.directory)
         previous = _read_holder(path, attempts=1)  # ours now: an empty record is a clean release, not a write under way
         if previous:
             print(
@@ -72,6 +70,24 @@ class DirectoryLock:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
+
+
+def _take_exclusive(fd: int, patience_s: float = 0.5) -> bool:
+    """Take the exclusive flock on ``fd``, or False while another process holds it.
+
+    :func:`in_use` takes a shared lock for a moment to look (``pglab runs`` beside a grid, a grid checking
+    its own runs); refusing on that alone would fail a run whose directory is free, so a refusal is
+    retried, 10 ms apart, for ``patience_s`` before the directory counts as held.
+    """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def in_use(directory: Path) -> bool:

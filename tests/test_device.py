@@ -106,7 +106,7 @@ def test_the_device_path_gives_the_numbers_of_the_plain_cpu_path(tmp_path: Path,
 
     def run(name: str) -> list[dict]:
         pglab.train(agent="gumbel-st", env="CartPole-v1", total_steps=1024, run_dir=str(tmp_path / name),
-                    wandb_mode="disabled", progress=False, overrides={"num_envs": 8, "num_steps": 32})  # fmt: skip
+                    wandb_mode="disabled", progress=False, overrides={"num_steps": 32})  # fmt: skip
         return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(tmp_path / name)]
 
     plain = run("plain")

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import tempfile
+from math import nan
 from pathlib import Path
 
 import gymnasium as gym
@@ -109,9 +109,11 @@ def main() -> None:
     results = []
     for name, (samples, cost) in rows.items():
         stats = gradient_statistics(samples, reference, exact_reference=False)
-        results.append({"agent": name, **{k: v for k, v in stats.items() if k != "mean_gradient"}, **cost})
+        interval = paired_ratio_interval(samples, rows["reinforce-value"][0]) if "reinforce-value" in rows else None
+        results.append({"agent": name, **{k: v for k, v in stats.items() if k != "mean_gradient"}, **cost,
+                        "vs_value_interval": interval})  # fmt: skip
     base = next(r["total_variance"] for r in results if r["agent"] == "reinforce")
-    value = next((r["total_variance"] for r in results if r["agent"] == "reinforce-value"), math.nan)
+    value = next((r["total_variance"] for r in results if r["agent"] == "reinforce-value"), nan)
     lines = [
         f"{args.env}: policy trained {args.train_steps} steps with {args.train_agent} (last-100 mean "
         f"{summary['return_mean_last100']:.1f}); critics fitted {args.fit_batches} batches at it"
@@ -119,17 +121,32 @@ def main() -> None:
         f"{args.samples} estimates of {args.batch_episodes} episodes; reference: {4 * args.samples} reinforce "
         f"batches. Machine: {machine()}.",
         "",
-        "| estimator | total variance | vs reinforce | vs reinforce-value | SNR | cosine (mean) | cosine of mean "
-        "| ms / estimate |",
+        "| estimator | total variance | vs reinforce | vs reinforce-value (95% paired bootstrap) | SNR | cosine (mean) "
+        "| cosine of mean | ms / estimate |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        low, high = r["vs_value_interval"] or (nan, nan)
         lines.append(
             f"| {r['agent']} | {r['total_variance']:.4g} | {r['total_variance'] / base:.3f} | "
-            f"{r['total_variance'] / value:.3f} | {r['snr']:.3f} | "
+            f"{r['total_variance'] / value:.3f} ({low:.3f}-{high:.3f}) | "
+            f"{r['snr']:.3f} | "
             f"{r['cosine']['mean']:.3f} | {r['cosine_of_mean']:.3f} | {r['wall_ms_per_estimate']:.1f} |"
         )
     save(args.name, {"machine": machine(), "args": vars(args), "rows": results}, "\n".join(lines) + "\n")
+
+
+def paired_ratio_interval(samples: torch.Tensor, value: torch.Tensor, draws: int = 2000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of total variance(samples) / total variance(value), resampling the
+    batches jointly: estimate i of every estimator comes from the same episodes (common random numbers)."""
+    generator = torch.Generator().manual_seed(0)
+    ratios = []
+    for _ in range(draws):
+        index = torch.randint(len(samples), (len(samples),), generator=generator)
+        ratios.append(float(samples[index].var(0).sum() / value[index].var(0).sum()))
+    quantiles = torch.tensor([0.025, 0.975], dtype=torch.float64)
+    low, high = torch.tensor(ratios, dtype=torch.float64).quantile(quantiles).tolist()
+    return low, high
 
 
 def value_network(trained: dict) -> dict:

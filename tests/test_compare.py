@@ -171,12 +171,12 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None
 def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path: Path):
     out = tmp_path / "grid"
     args = ["compare", "--agents", "reinforce", "--envs", "CartPole-v1", "--seeds", "0-2", "--total-steps", "40000",
-            "--checkpoint-every", "2048", "--workers", "1", "--out", str(out), "--wandb-mode", "disabled"]  # fmt: skip
+            "--set", "num_envs=1", "--checkpoint-every", "2048", "--workers", "1", "--out", str(out), "--wandb-mode", "disabled"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "pglab", *args], env=env, start_new_session=True, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     run = [out / "runs" / f"CartPole-v1__reinforce__{seed}" for seed in range(3)]
-    wait_for(lambda: (run[1] / "checkpoint.pt").exists(), process)
+    wait_for(lambda: (run[1] / "checkpoint.pt").exists(), process)  # one env: run 1 lasts seconds, not 0.5 s
     assert json.loads((run[0] / "summary.json").read_text())["status"] == "finished"
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers included
     _, stderr = process.communicate(timeout=120)

@@ -171,7 +171,8 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> None
 def test_an_interrupted_grid_resumes_where_it_stopped(tmp_path: Path):
     out = tmp_path / "grid"
     args = ["compare", "--agents", "reinforce", "--envs", "CartPole-v1", "--seeds", "0-2", "--total-steps", "40000",
-            "--set", "num_envs=1", "--checkpoint-every", "2048", "--workers", "1", "--out", str(out), "--wandb-mode", "disabled"]  # fmt: skip
+            "--set", "num_envs=1", "--checkpoint-every", "2048", "--workers", "1", "--out", str(out),
+            "--wandb-mode", "disabled"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "pglab", *args], env=env, start_new_session=True, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip

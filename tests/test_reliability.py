@@ -432,14 +432,18 @@ def test_ctrl_c_ends_a_grid_with_every_child_reaped_and_status_complete(tmp_path
                             env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     stuck_metrics = out / "runs" / "tests.grid_envs-pglab-test-NativeStuckOnSeed1-v0__reinforce__1" / "metrics.jsonl"
     deadline = time.monotonic() + 120
-    while not stuck_metrics.exists():  # the run seeded 1 is stuck at its 300th step, in its first batch...
-        assert grid.poll() is None and time.monotonic() < deadline, grid.communicate()
-        time.sleep(0.1)
-    time.sleep(2)  # (...and its metrics.jsonl exists before its first batch)
-    for _ in range(3):
-        os.killpg(grid.pid, signal.SIGINT)
-        time.sleep(0.5)
-    _, err = grid.communicate(timeout=60)
+    try:
+        while not stuck_metrics.exists():  # the run seeded 1 is stuck at its 300th step, in its first batch...
+            assert grid.poll() is None and time.monotonic() < deadline, grid.communicate()
+            time.sleep(0.1)
+        time.sleep(2)  # (...and its metrics.jsonl exists before its first batch)
+        for _ in range(3):
+            os.killpg(grid.pid, signal.SIGINT)
+            time.sleep(0.5)
+        _, err = grid.communicate(timeout=60)
+    finally:  # a failure here must not leave the stuck grid behind
+        if grid.poll() is None:
+            os.killpg(grid.pid, signal.SIGKILL)
     assert grid.returncode == 130, err
     assert f"\ninterrupted: {out / 'status.json'} records every run" in err, err
     entries = read_json(out / "status.json")

@@ -6,6 +6,7 @@ grid's worker processes import it the way they import any third-party environmen
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
@@ -82,3 +83,17 @@ class StuckOnSeed1(CrashesOnSeed1):
 
 gym.register("pglab-test/StuckOnSeed1-v0", entry_point=StuckOnSeed1)
 gym.register("pglab-test/NativeStuckOnSeed1-v0", entry_point=StuckOnSeed1, kwargs={"native": True})
+
+
+class InterruptedOnSeed1(CrashesOnSeed1):
+    """CartPole whose copy reset with seed 1 sends SIGINT to its own process on its 300th step: one worker
+    of a grid interrupted (``kill -INT`` on that worker), the grid itself not."""
+
+    def step(self, action):
+        self.steps += 1
+        if self.doomed and self.steps == 300:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+gym.register("pglab-test/InterruptedOnSeed1-v0", entry_point=InterruptedOnSeed1)

@@ -84,6 +84,21 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path: Path, run_cli
     assert [p.name.startswith(failed) for p in (out / "attempts").iterdir()] == [True]
 
 
+def test_a_grid_with_an_interrupted_run_does_not_end_as_if_complete(tmp_path: Path, run_cli):
+    out = tmp_path / "grid"
+    env = CRASHING_ENV.replace("CrashesOnSeed1", "InterruptedOnSeed1")
+    code, _, stderr = run_cli("compare", "--agents", "reinforce", "--envs", env, "--seeds", "0-2", "--total-steps",
+                              "4000", "--set", "num_envs=1", "--out", str(out), "--wandb-mode", "disabled",
+                              "--no-progress")  # fmt: skip
+    assert code == 1
+    assert stderr.strip().splitlines()[-1] == (
+        f"1 of 3 runs were interrupted before their budget (see {out}/status.json); rerun the same command to "
+        "continue them from their checkpoints"
+    )
+    entries = statuses(out)
+    assert sorted(e["status"] for e in entries.values()) == ["finished", "finished", "interrupted"]
+
+
 def test_planning_resumes_checkpointed_runs_and_moves_partial_ones_aside(tmp_path: Path):
     spec = GridSpec(agents=("reinforce",), envs=("CartPole-v1",), seeds=(0, 1, 2, 3), out=tmp_path, total_steps=1000)
     runs = tmp_path / "runs"

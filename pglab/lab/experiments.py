@@ -294,6 +294,11 @@ class GridResult:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.failed]
 
+    @property
+    def interrupted(self) -> list[Outcome]:
+        """Runs stopped before their budget while the grid went on (a Ctrl-C or SIGINT sent to one worker)."""
+        return [o for o in self.outcomes if o.status == "interrupted"]
+
     def table(self) -> str:
         """One line per run: status, steps, final return, wall time, and the error of a failed run."""
         lines = [f"{'run':<48} {'status':<11} {'steps':>9} {'return':>9} {'wall s':>8}  error"]

@@ -409,18 +409,18 @@ def compare(
     )
     click.echo(result.table())
     statuses = f"{out}/tune/status.json and {out}/eval/status.json" if sweep else f"{out}/status.json"
+    after = "; the tuned points are chosen once every tuning run has finished" if sweep else ""
     if result.failed:
         click.echo(
             f"{len(result.failed)} of {len(result.outcomes)} runs failed (errors in {statuses}); "
-            "rerun the same command to retry them"
-            + ("; the tuned points are chosen once every tuning run has finished" if sweep else ""),
+            f"rerun the same command to retry them{after}",
             err=True,
         )
         sys.exit(1)
     if result.interrupted:  # the grid went on, but these runs stopped short of their budget: not a finished grid
         click.echo(
             f"{len(result.interrupted)} of {len(result.outcomes)} runs were interrupted before their budget "
-            f"(see {statuses}); rerun the same command to continue them from their checkpoints",
+            f"(see {statuses}); rerun the same command to continue them from their checkpoints{after}",
             err=True,
         )
         sys.exit(1)

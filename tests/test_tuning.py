@@ -113,3 +113,19 @@ def test_a_tie_goes_to_the_first_point_in_sweep_order_and_is_reported(tmp_path: 
     assert "Tie: E-v0 / a has the same mean at lr=1e-3 and lr=1e-2" in text and "first in sweep order" in text
     write_tuning(spec, {"E-v0|a": scores[:2]}, {"E-v0|a": {"lr": "3e-3"}})
     assert read_json(tmp_path / "tuning.json")["ties"] == {} and "Tie:" not in (tmp_path / "tuning.md").read_text()
+
+
+def test_an_interrupted_tuning_run_chooses_nothing_and_evaluates_nothing(tmp_path: Path, run_cli):
+    """Choosing from a tuning run stopped short of its budget would compare the points on unequal budgets."""
+    out = tmp_path / "sweep"
+    code, _, stderr = run_cli("compare", "--agents", "reinforce", "--envs",
+                              "tests.grid_envs:pglab-test/InterruptedOnSeed1-v0", "--seeds", "0", "--tune-seeds", "1",
+                              "--sweep", "lr=1e-3", "--total-steps", "2048", "--set", "num_envs=1", "--out", str(out),
+                              "--wandb-mode", "disabled", "--no-progress")  # fmt: skip
+    assert code == 1
+    assert stderr.strip().splitlines()[-1] == (
+        f"1 of 1 runs were interrupted before their budget (see {out}/tune/status.json and {out}/eval/status.json); "
+        "rerun the same command to continue them from their checkpoints; the tuned points are chosen once every "
+        "tuning run has finished"
+    )
+    assert not (out / "tuning.json").exists() and not (out / "eval").exists()

@@ -185,6 +185,10 @@ class SweepResult:
         return self.tuning.failed + (self.evaluation.failed if self.evaluation else [])
 
     @property
+    def interrupted(self) -> list[Any]:
+        return self.tuning.interrupted + (self.evaluation.interrupted if self.evaluation else [])
+
+    @property
     def outcomes(self) -> list[Any]:
         return self.tuning.outcomes + (self.evaluation.outcomes if self.evaluation else [])
 
@@ -206,7 +210,7 @@ def run_sweep(
     spec.validate()
     tuning = spec.tuning_grid()
     tuned = run_grid(tuning, engine=engine, workers=workers, ray_address=ray_address, progress=progress)
-    if tuned.failed:  # choosing without them would give the agents unequal budgets
+    if tuned.failed or tuned.interrupted:  # choosing without them would give the agents unequal budgets
         return SweepResult(tuned, None, {})
     scores = score_points(tuning, spec.criterion)
     chosen = {key: choose(rows, spec.criterion).point for key, rows in scores.items()}

@@ -85,15 +85,37 @@ gym.register("pglab-test/StuckOnSeed1-v0", entry_point=StuckOnSeed1)
 gym.register("pglab-test/NativeStuckOnSeed1-v0", entry_point=StuckOnSeed1, kwargs={"native": True})
 
 
-class InterruptedOnSeed1(CrashesOnSeed1):
-    """CartPole whose copy reset with seed 1 sends SIGINT to its own process on its 300th step: one worker
-    of a grid interrupted (``kill -INT`` on that worker), the grid itself not."""
+class SignalledOnSeed1(CrashesOnSeed1):
+    """CartPole whose copy reset with seed 1 sends ``signum`` to its own process on its 300th step.
+
+    SIGINT: one worker of a grid interrupted (``kill -INT`` on that worker), the grid itself not.
+    SIGKILL: a grid worker dying under a run (the kernel's out-of-memory killer, a segfault in native code).
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
 
     def step(self, action):
         self.steps += 1
         if self.doomed and self.steps == 300:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.signum)
         return self.env.step(action)
 
 
-gym.register("pglab-test/InterruptedOnSeed1-v0", entry_point=InterruptedOnSeed1)
+gym.register("pglab-test/InterruptedOnSeed1-v0", entry_point=SignalledOnSeed1, kwargs={"signum": signal.SIGINT})
+gym.register("pglab-test/KilledOnSeed1-v0", entry_point=SignalledOnSeed1, kwargs={"signum": signal.SIGKILL})
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillsItsWorker:
+    """A run's config that kills the worker process unpickling it: a worker that dies before any run begins."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir, self.env, self.agent, self.seed = run_dir, "CartPole-v1", "reinforce", 0
+
+    def __reduce__(self):
+        return _die, ()

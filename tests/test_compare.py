@@ -23,6 +23,7 @@ from pglab.lab.runtask import RunTask
 from tests.helpers import read_json, read_metrics
 
 CRASHING_ENV = "tests.grid_envs:pglab-test/CrashesOnSeed1-v0"
+KILLED_ENV = "tests.grid_envs:pglab-test/KilledOnSeed1-v0"
 
 
 def grid_args(out: Path, *extra: str, agents: str = "reinforce,reinforce-rloo", seeds: str = "0-1") -> list[str]:
@@ -97,6 +98,32 @@ def test_a_grid_with_an_interrupted_run_does_not_end_as_if_complete(tmp_path: Pa
     )
     entries = statuses(out)
     assert sorted(e["status"] for e in entries.values()) == ["finished", "finished", "interrupted"]
+
+
+def test_a_worker_killed_under_one_run_fails_that_run_and_the_queued_runs_still_run(tmp_path: Path, run_cli):
+    """A worker SIGKILLed (out of memory, a segfault) breaks its process pool: the runs it had not begun go
+    to a fresh pool instead of being recorded as failed runs that never ran."""
+    out = tmp_path / "grid"
+    code, _, stderr = run_cli("compare", "--agents", "reinforce", "--envs", KILLED_ENV, "--seeds", "0-3",
+                              "--total-steps", "2000", "--set", "num_envs=1", "--workers", "1", "--out", str(out),
+                              "--wandb-mode", "disabled", "--no-progress")  # fmt: skip
+    assert code == 1 and "1 of 4 runs failed" in stderr
+    entries = statuses(out)
+    killed = KILLED_ENV.replace(":", "-").replace("/", "-") + "__reinforce__1"
+    assert entries[killed]["status"] == "failed" and entries[killed]["error"].startswith("worker crashed")
+    assert sorted(e["status"] for run, e in entries.items() if run != killed) == ["finished"] * 3
+
+
+def test_a_pool_whose_workers_die_before_any_run_begins_fails_the_runs_once(tmp_path: Path):
+    from pglab.lab.engines import run_local
+    from pglab.lab.runtask import RunTask
+    from tests.grid_envs import KillsItsWorker
+
+    tasks = [RunTask(KillsItsWorker(str(tmp_path / f"run{i}")), resume=False) for i in range(2)]
+    outcomes = list(run_local(tasks, workers=1))  # ends: a fresh pool is not tried again and again
+    assert [(o.run, o.status, o.action) for o in outcomes] == [("run0", "failed", "not started"),
+                                                               ("run1", "failed", "not started")]  # fmt: skip
+    assert all(o.error == "worker crashed: BrokenProcessPool: no worker could start the run" for o in outcomes)
 
 
 def test_planning_resumes_checkpointed_runs_and_moves_partial_ones_aside(tmp_path: Path):

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from pglab.errors import ConfigError
@@ -27,12 +28,13 @@ Engine = Callable[..., Iterator[Outcome]]
 STOP_GRACE_S = 10.0  # after a second Ctrl-C, how long runs get to stop before their workers are killed
 
 _stop_event: Any = None  # set in each local worker: the grid was interrupted, start no new run
+_started: Any = None  # each local worker's pipe to the grid: the run directories it has begun
 
 
-def _init_local_worker(stop_event: Any) -> None:
+def _init_local_worker(stop_event: Any, started: Any) -> None:
     """Runs first in each worker process (torch itself is held to one thread by TrainConfig.torch_threads)."""
-    global _stop_event
-    _stop_event = stop_event
+    global _stop_event, _started
+    _stop_event, _started = stop_event, started
     for name in THREAD_VARIABLES:
         os.environ[name] = "1"
     # An idle worker must survive Ctrl-C (a dead worker breaks the whole pool); a training one
@@ -43,6 +45,8 @@ def _init_local_worker(stop_event: Any) -> None:
 def _execute_unless_stopped(task: RunTask) -> Outcome:
     if _stop_event is not None and _stop_event.is_set():
         return Outcome.of(task, "interrupted", "not started")
+    if _started is not None:
+        _started.put(str(task.run_dir))  # a SimpleQueue writes at once: said before a crash can come
     return execute(task)
 
 
@@ -63,20 +67,42 @@ def run_local(tasks: Sequence[RunTask], workers: int | None = None, address: str
 
     On Ctrl-C the running runs stop after their current update and save a checkpoint,
     the queued ones are not started, and KeyboardInterrupt is raised once every outcome is in
-    (see :func:`_gather_after_interrupt` for runs that do not stop).
+    (see :func:`_gather_after_interrupt` for runs that do not stop). A worker that dies (killed, out
+    of memory) fails the runs it was running; the runs not yet begun go on in a fresh pool.
     """
-    if not tasks:
-        return
-    workers = min(_default_workers(workers), len(tasks))
+    queue = list(tasks)
+    while queue:
+        never_started: list[RunTask] = []
+        yield from _run_pool(queue, min(_default_workers(workers), len(queue)), never_started)
+        if len(never_started) == len(queue):  # a fresh pool started none of them: it would not start them again
+            yield from (_crashed(task, BrokenProcessPool("no worker could start the run"), "not started")
+                        for task in never_started)  # fmt: skip
+            return
+        queue = never_started
+
+
+def _run_pool(tasks: list[RunTask], workers: int, never_started: list[RunTask]) -> Iterator[Outcome]:
+    """One process pool for ``tasks``: yields their outcomes, except for runs no worker had begun when a
+    worker died (killed, out of memory): the pool is broken then, and those go to ``never_started`` for a
+    fresh pool, instead of being recorded as failed runs that never ran."""
     context = _process_context()
-    stop = context.Event()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_local_worker, initargs=(stop,)) as pool:
+    stop, started = context.Event(), context.SimpleQueue()
+    begun: set[str] = set()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_local_worker,
+                             initargs=(stop, started)) as pool:  # fmt: skip
         futures = {pool.submit(_execute_unless_stopped, task): task for task in tasks}
         pending = set(futures)
         try:
             for future in as_completed(futures):
                 pending.discard(future)
-                yield _outcome(future, futures[future])
+                task = futures[future]
+                if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
+                    while not started.empty():
+                        begun.add(started.get())
+                    if str(task.run_dir) not in begun:
+                        never_started.append(task)
+                        continue
+                yield _outcome(future, task)
         except KeyboardInterrupt:
             _stop_starting(stop, pending)
             yield from _gather_after_interrupt(pool, futures, pending)

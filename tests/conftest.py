@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from pglab.cli import main
+
+# Several tests press Ctrl-C on a pglab subprocess. A test session started as a background job of a
+# non-interactive shell (`cmd &`) inherits SIGINT *ignored*, and so would every pglab it starts: it
+# would rightly ignore the Ctrl-C. A Python handler here is reset to the default in each child at exec.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

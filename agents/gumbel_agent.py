@@ -71,6 +71,7 @@ from torch import nn
 
 from pglab.core import estimators as est
 from pglab.core.agent import (
+    adam,
     episode_ends,
     objective_of,
     optimizer_step,
@@ -150,13 +151,6 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
-
-
-def adam(parameters: Iterator[nn.Parameter], lr: float) -> torch.optim.Adam:
-    """The agents' Adam. ``foreach=True`` (torch's default on GPUs, not on CPU) updates all parameters with
-    a few multi-tensor operations instead of about ten per parameter: the same numbers, bit for bit
-    (tests/test_speed_equivalence.py), for a quarter less time per optimiser step on CPU."""
-    return torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=True)
 
 
 class CriticActor:

@@ -42,6 +42,7 @@ from pglab.core import estimators as est
 from pglab.core.agent import (
     CriticPreset,
     Preset,
+    adam,
     episode_ends,
     objective_of,
     optimizer_step,
@@ -59,7 +60,7 @@ class ReinforceAgent:
         self.policy = policy
         self.preset = preset
         self.baseline = baseline
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
+        self.optimizer = adam(policy.parameters(), preset.lr)
         self.running_return: float | None = None
         self._next_running_return: float | None = None  # the EMA after the batch being judged, until committed
         self.critic: torch.nn.Module | None = None
@@ -67,7 +68,7 @@ class ReinforceAgent:
         if baseline in ("value", "optimal"):
             assert isinstance(preset, CriticPreset)
             self.critic = network(policy.encoder.space, preset.critic_hidden_sizes, 1, preset.activation)
-            self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=preset.critic_lr, eps=1e-5)
+            self.critic_optimizer = adam(self.critic.parameters(), preset.critic_lr)
 
     def act(self, features: torch.Tensor) -> torch.Tensor:
         return est.gumbel_max_sample(self.policy.fast_logits(features))

@@ -42,7 +42,7 @@ from pglab.agents.relax import RelaxPreset
 from torch import nn
 
 from pglab.core import estimators as est
-from pglab.core.agent import episode_ends, gradient_step, objective_of, optimizer_step, step_weights
+from pglab.core.agent import adam, episode_ends, gradient_step, objective_of, optimizer_step, step_weights
 from pglab.core.policy import PolicyNetwork
 from pglab.core.rollout import RolloutBuffer
 from pglab.errors import NonFiniteLossError
@@ -83,12 +83,10 @@ class RelaxAgent:
     def __init__(self, policy: PolicyNetwork, preset: RelaxPreset):
         self.policy = policy
         self.preset = preset
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=preset.lr, eps=1e-5)
+        self.optimizer = adam(policy.parameters(), preset.lr)
         critic = QCritic(policy.encoder.space, policy.n_actions, preset.critic_hidden_sizes, preset.activation)
         self.control = ControlVariate(critic, preset.tau, preset.learn_tau)
-        self.critic_optimizer = torch.optim.Adam(
-            [p for p in self.control.parameters() if p.requires_grad], lr=preset.critic_lr, eps=1e-5
-        )
+        self.critic_optimizer = adam([p for p in self.control.parameters() if p.requires_grad], preset.critic_lr)
 
     def _regressed_parameters(self) -> list[nn.Parameter]:
         """The parameters regressed on the returns: v(s)'s with ``state_term='regression'``, else none."""

@@ -17,10 +17,11 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 import torch
-from pglab.agents import gumbel_agent
+from pglab.agents import gumbel_agent, reinforce_agent
 from pglab.agents.gumbel_agent import QCritic
 
 from pglab.core import estimators as est
+from pglab.core.agent import adam
 from pglab.core.policy import ACTIVATIONS, PolicyNetwork
 from tests.helpers import read_metrics
 
@@ -74,7 +75,7 @@ def test_foreach_adam_steps_exactly_as_the_per_parameter_loop() -> None:
     critic = QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 2, (64, 64), "tanh")
     twin = QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 2, (64, 64), "tanh")
     twin.load_state_dict(critic.state_dict())
-    fast = gumbel_agent.adam(critic.parameters(), 3e-3)
+    fast = adam(critic.parameters(), 3e-3)
     plain = torch.optim.Adam(twin.parameters(), lr=3e-3, eps=1e-5, foreach=False)
     for _ in range(5):
         gradients = [torch.randn_like(p) for p in critic.parameters()]
@@ -105,9 +106,10 @@ def test_short_runs_give_the_numbers_of_the_plain_computation(
     monkeypatch.setattr(est, "gumbel_max_sample", lambda logits: (logits + est.gumbel_noise(logits.shape)).argmax(-1))
     # The Gumbel agents' update: the critic's state term on every (state, action) pair; Adam's per-parameter loop.
     monkeypatch.setattr(QCritic, "all_actions", plain_all_actions)
-    monkeypatch.setattr(
-        gumbel_agent, "adam", lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=False)
-    )
+    for agent_module in (gumbel_agent, reinforce_agent):
+        monkeypatch.setattr(
+            agent_module, "adam", lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=False)
+        )
     assert short_run(agent, tmp_path / "plain") == fast
     assert len(fast) == 3 and any("charts/episodic_return" in row for row in fast)
 

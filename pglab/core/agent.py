@@ -147,6 +147,13 @@ def optimizer_step(
     return _clip_and_step(optimizer, params, max_grad_norm)
 
 
+def adam(parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Every agent's Adam. ``foreach=True`` (torch's default on GPUs, not on CPU) updates all parameters with
+    a few multi-tensor operations instead of about ten per parameter: the same numbers, bit for bit
+    (tests/test_speed_equivalence.py), for a quarter less time per optimiser step on CPU."""
+    return torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=True)
+
+
 def gradient_step(
     optimizer: torch.optim.Optimizer,
     parameters: Iterable[nn.Parameter],

@@ -10,6 +10,13 @@ than ``local:2``. Usage::
     python benchmarks/grid_scaling.py --agents reinforce,reinforce-rloo --envs CartPole-v1 \\
         --seeds 0-1 --total-steps 50000                                # a quick check
     pip install -e '.[ray]' to include the ray:2 configuration (skipped where Ray is not installed)
+
+Issue 12's grid (target: local:2 at least 1.9x local:1 on a 2-core machine), with where each grid's fixed
+cost goes (``--timeline``: every process traced by benchmarks/timeline/sitecustomize.py, the phases printed
+by benchmarks/grid_timeline.py) and three timed reruns of the finished grid (nothing left to do)::
+
+    python benchmarks/grid_scaling.py --seeds 0-3 --total-steps 50000 --configs local:1,local:2 \
+        --timeline --reruns 3 --name grid_scaling_issue12
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import grid_timeline as timeline
 from common import machine, save
 
 AGENTS = "reinforce,reinforce-ema,reinforce-value,reinforce-rloo"
+TIMELINE = Path(__file__).parent / "timeline"
 
 
 def run_grid(engine: str, workers: int, args: argparse.Namespace) -> dict:
@@ -35,14 +44,30 @@ def run_grid(engine: str, workers: int, args: argparse.Namespace) -> dict:
         command = [sys.executable, "-m", "pglab", "compare", "--agents", args.agents, "--envs", args.envs,
                    "--seeds", args.seeds, "--total-steps", str(args.total_steps), "--engine", engine,
                    "--workers", str(workers), "--out", tmp, "--wandb-mode", "disabled", "--no-progress"]  # fmt: skip
+        env = {**os.environ, "WANDB_MODE": "disabled"}
+        trace = Path(tmp) / "timeline.jsonl"
+        if args.timeline:
+            path = os.pathsep.join([str(TIMELINE), env.get("PYTHONPATH", "")])
+            env.update(PGLAB_TIMELINE=str(trace), PYTHONPATH=path)
+        reruns = []
         start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"})
+        begun = time.time()
+        done = subprocess.run(command, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
+        ended = time.time()
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
         runs = json.loads((Path(tmp) / "status.json").read_text()).values()
+        events = timeline.read(trace, begun, ended) if args.timeline else []
+        for _ in range(args.reruns):  # the same command again: nothing is left to run
+            start = time.perf_counter()
+            again = subprocess.run(command, capture_output=True, text=True, env={**env, "PGLAB_TIMELINE": ""})
+            reruns.append(time.perf_counter() - start)
+            if again.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} (rerun) failed:\n{again.stderr[-2000:]}")
     run_seconds = sum(r["wall_s"] for r in runs)
-    return {"engine": engine, "workers": workers, "runs": len(runs), "wall_s": wall, "run_s_total": run_seconds}
+    return {"engine": engine, "workers": workers, "runs": len(runs), "wall_s": wall, "run_s_total": run_seconds,
+            "events": events, "rerun_s": reruns}  # fmt: skip
 
 
 def main() -> None:
@@ -53,6 +78,13 @@ def main() -> None:
     parser.add_argument("--total-steps", type=int, default=200_000)
     parser.add_argument("--configs", default="local:1,local:2,ray:2", help="engine:workers, comma-separated")
     parser.add_argument("--name", default="grid_scaling", help="results file name under benchmarks/results/")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="trace every process of each grid (benchmarks/timeline/) and print where its time went",
+    )
+    parser.add_argument("--reruns", type=int, default=0,
+                        help="then run the same command N times more (nothing left to do) and time those")  # fmt: skip
     args = parser.parse_args()
 
     results = []
@@ -63,6 +95,8 @@ def main() -> None:
             continue
         results.append(run_grid(engine, int(workers), args))
         print(f"{config}: {results[-1]['wall_s']:.1f} s", file=sys.stderr)
+        if args.timeline:
+            print(timeline.render(results[-1]["events"], config), file=sys.stderr)
 
     base = next((r for r in results if r["engine"] == "local" and r["workers"] == 1), None)
     local = {r["workers"]: r for r in results if r["engine"] == "local"}
@@ -82,6 +116,12 @@ def main() -> None:
             f"| {r['engine']} | {r['workers']} | {r['runs']} | {r['wall_s']:.1f} | {r['run_s_total']:.1f} "
             f"| {speedup} | {overhead} |"
         )
+    for r in results:
+        if r["rerun_s"]:
+            lines.append(f"\nRerun of the finished local:{r['workers']} grid (nothing to do): "
+                         + ", ".join(f"{s:.2f} s" for s in r["rerun_s"]))  # fmt: skip
+        if r["events"]:
+            lines += ["", "```", timeline.render(r["events"], f"{r['engine']}:{r['workers']}"), "```"]
     save(args.name, {"args": vars(args), "machine": machine(), "results": results}, "\n".join(lines) + "\n")
 
 

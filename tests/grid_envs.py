@@ -119,3 +119,12 @@ class KillsItsWorker:
 
     def __reduce__(self):
         return _die, ()
+
+
+def worker_state() -> dict[str, object]:
+    """What a grid worker process holds before any run: called in the local engine's workers by test_compare."""
+    import gc
+    import sys
+
+    imported = ("pglab.core.train", "torch._dynamo", "torch.utils.tensorboard")
+    return {"frozen": gc.get_freeze_count(), "imported": [name for name in imported if name in sys.modules]}

@@ -196,6 +196,24 @@ def test_the_fork_server_starts_deaf_to_ctrl_c_and_the_grid_keeps_its_handler(mo
     assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is before
 
 
+def test_each_worker_starts_with_every_import_of_a_run_done_and_the_collector_frozen():
+    """The fork server imports what every run needs once (torch._dynamo: an optimiser's first step imports it) and
+    freezes those objects before forking: no worker pays the imports, and neither the workers' collections nor
+    the fork server's exit at the grid's end walk them."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from pglab.lab.engines import _process_context
+    from tests.grid_envs import worker_state
+
+    context = _process_context()
+    if context.get_start_method() != "forkserver":
+        pytest.skip("this platform has no fork server: each worker imports what it needs itself (spawn)")
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        state = pool.submit(worker_state).result()
+    assert state["imported"] == ["pglab.core.train", "torch._dynamo", "torch.utils.tensorboard"]
+    assert state["frozen"] > 100_000  # torch's objects, not a handful
+
+
 def test_probed_step_costs_rank_acrobot_above_cartpole():
     costs = probe_step_seconds(["CartPole-v1", "Acrobot-v1", "NoSuchEnv-v0"])
     assert 0 < costs["CartPole-v1"] < costs["Acrobot-v1"] < 1.0  # RK4 in Python vs one numpy step for all

@@ -166,9 +166,7 @@ def _process_context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    # torch.optim imports torch._dynamo the first time an optimiser is built: seconds more per worker;
-    # a run's TensorBoard writer (on by default) imports tensorboard's summary code: 0.15 s more
-    context.set_forkserver_preload(["pglab.core.train", "torch._dynamo", "torch.utils.tensorboard"])
+    context.set_forkserver_preload(["pglab.lab.preload"])  # what every run imports, then gc.freeze()
     return context
 
 

@@ -1,0 +1,27 @@
+"""What every local grid worker needs, imported once by the local engine's fork server, which then forks them all.
+
+:func:`pglab.lab.engines._process_context` names this module as the fork server's one preload; nothing
+else imports it. Its imports are each worker's start-up cost, paid once per grid instead of once per worker:
+
+* ``pglab.core.train``: torch and the training code (seconds);
+* ``torch._dynamo``: torch.optim imports it at an optimiser's first step (about a second more);
+* ``torch.utils.tensorboard``: a run's TensorBoard writer (on by default) imports it (0.1-0.2 s).
+
+Then :func:`gc.freeze` moves every object these imports made into the garbage collector's permanent
+generation, as Python's documentation advises a process that forks without exec: the workers' collections
+no longer walk torch's millions of long-lived objects (nor write to their pages, which the fork shares),
+and the fork server's own exit, when the grid ends, skips collecting them: that collection was 0.4-1.3 s
+of every grid's end on a 2-core machine (``benchmarks/grid_scaling.py --timeline``). Freezing frees
+nothing and changes no number: objects stay where they are, only the collector stops visiting them.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import torch._dynamo
+import torch.utils.tensorboard  # noqa: F401
+
+import pglab.core.train  # noqa: F401
+
+gc.freeze()

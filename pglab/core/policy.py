@@ -23,8 +23,75 @@ import numpy as np
 import torch
 from torch import nn
 
+
+def _numpy_tanh(x: torch.Tensor) -> torch.Tensor:
+    """numpy's tanh of a CPU float32 tensor, as a new contiguous tensor sharing numpy's result (no copy).
+
+    ``np.asarray`` keeps a 0-d input a 0-d tensor (a ufunc returns a scalar for it); ``contiguous`` is
+    free for the contiguous activations of a network and gives any other layout the same numbers.
+    """
+    return torch.from_numpy(np.asarray(np.tanh(x.detach().contiguous().numpy())))
+
+
+class NumpyTanh(torch.autograd.Function):
+    """tanh with numpy's forward and torch's own backward, ``tanh_backward(grad, output)``.
+
+    torch's backward of tanh reads only the output, so given the same output this backward is torch's
+    bit for bit; it is built of differentiable ops on the saved output, so a double backward (RELAX
+    differentiates its policy gradient) is torch's formula too. Called by :func:`fast_tanh` only on
+    CPU float32 tensors outside torch.func transforms (this Function has no vmap rule).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        y = _numpy_tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+def numpy_tanh_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`fast_tanh` computes ``x``'s tanh with numpy: a plain CPU float32 tensor, no torch.func
+    transform at work. Anything else (CUDA, float64, a tensor subclass, vmap/grad) keeps torch.tanh."""
+    return (
+        type(x) is torch.Tensor
+        and x.dtype is torch.float32
+        and x.device.type == "cpu"
+        and x.layout is torch.strided
+        and torch._C._functorch.peek_interpreter_stack() is None
+    )
+
+
+def fast_tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh, computed by numpy on CPU float32 tensors: the elementwise kernels of the CPU torch build
+    pglab is measured with are slow (tanh on 1024x64 float32, one thread: torch 132 us, numpy 10 us),
+    and tanh was about a third of a Gumbel critic's pass.
+
+    The numbers are numpy's (within 1 ulp of torch.tanh, tests/test_fast_tanh.py) for every batch size and
+    layout, so the acting path (:meth:`PolicyNetwork.fast_logits`) and the update's forward pass agree bit
+    for bit; gradients go through :class:`NumpyTanh` only when one is wanted.
+    """
+    if not numpy_tanh_applies(x):
+        return torch.tanh(x)
+    if x.requires_grad and torch.is_grad_enabled():
+        return NumpyTanh.apply(x)
+    return _numpy_tanh(x)
+
+
+class FastTanh(nn.Tanh):
+    """``nn.Tanh`` computed by :func:`fast_tanh`. A subclass without parameters or buffers, so a network's
+    state_dict keys (and the checkpoints saved before it) are what they were with ``nn.Tanh``."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return fast_tanh(input)
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh,
+    "tanh": FastTanh,
     "relu": nn.ReLU,
     "elu": nn.ELU,
     "gelu": nn.GELU,
@@ -254,15 +321,15 @@ class PolicyNetwork(nn.Module):
     def fast_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The same logits as ``forward``, bit for bit, for acting (no gradients wanted).
 
-        Each layer's own function is called directly (``F.linear``, ``torch.tanh``, ...): at a
+        Each layer's own function is called directly (``F.linear``, :func:`fast_tanh`, ...): at a
         batch of 16 rows, going through ``nn.Module.__call__`` costs several times the arithmetic.
         """
         for layer in self.net:
             kind = type(layer)
             if kind is nn.Linear:
                 features = nn.functional.linear(features, layer.weight, layer.bias)
-            elif kind is nn.Tanh:
-                features = torch.tanh(features)
+            elif kind is FastTanh:
+                features = fast_tanh(features)
             else:
                 features = layer(features)  # any other layer through its own forward
         return features

@@ -12,9 +12,9 @@ call counts, and time the loop itself without the profiler (``charts/SPS``, or t
 
 ``--budget`` times instead, without the profiler, the CPU milliseconds per 1024 environment steps of
 each part of the loop: the vector environment's steps alone (random actions), the agent's acts alone,
-the whole collection (acts, steps and bookkeeping) and the update, with torch.tanh's cost per element
-beside them (on some builds of torch it is most of a tanh network's forward pass). CPU time, not wall
-time, so a machine loaded by other work changes it little.
+the whole collection (acts, steps and bookkeeping) and the update, with the cost per element of
+torch.tanh (on some builds of torch most of a tanh network's forward pass) and of pglab's numpy
+fast_tanh beside them. CPU time, not wall time, so a machine loaded by other work changes it little.
 """
 
 from __future__ import annotations
@@ -95,17 +95,24 @@ def budget(agent: str, env: str, updates: int = 40) -> None:
             "update": cpu_ms(lambda: run.agent.update(batch)),
         }
         run.envs.close()
+    from pglab.core.policy import fast_tanh
+
     x = torch.randn(1024, 64)
-    start = time.process_time()
-    for _ in range(200):
-        torch.tanh(x)
-    tanh_ns = (time.process_time() - start) / (200 * x.numel()) * 1e9
+    tanh_ns = {}
+    for tanh in (torch.tanh, fast_tanh):
+        start = time.process_time()
+        for _ in range(200):
+            tanh(x)
+        tanh_ns[tanh.__name__] = (time.process_time() - start) / (200 * x.numel()) * 1e9
     print(f"{agent} on {env}, {batch.num_envs} envs x {batch.num_steps} steps; CPU ms per 1024 steps (medians):")
     for name, ms in parts.items():
         print(f"  {name:<40} {ms:7.2f}")
     total = parts["collection (acts, steps, bookkeeping)"] + parts["update"]
     print(f"  {'collection + update':<40} {total:7.2f}  ({1024 / total * 1e3:,.0f} steps per CPU-second)")
-    print(f"torch.tanh, float32, one thread: {tanh_ns:.1f} ns an element")
+    print(
+        f"tanh, float32, one thread: torch.tanh {tanh_ns['tanh']:.1f} ns an element, "
+        f"fast_tanh (numpy's, what pglab's networks use) {tanh_ns['fast_tanh']:.1f} ns"
+    )
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 Run by hand (not part of the tests):
 
     git worktree add --detach /tmp/pglab-old 0a3b1d9     # main before the issue-12 step work
-    python benchmarks/versus_commit.py /tmp/pglab-old [--agent reinforce-value] [--steps 50000] [--rounds 3]
+    python benchmarks/versus_commit.py /tmp/pglab-old [--agents reinforce-value] [--steps 50000] [--rounds 3]
+    python benchmarks/versus_commit.py /tmp/pglab-old --agents reinforce-value,gumbel-softmax,gumbel-st,gumbel-rao
 
 Each run is a fresh ``python -m pglab train`` process with W&B disabled; the other commit's code comes
 first on PYTHONPATH (the working directory is a scratch folder, so ``-m pglab`` finds no other copy;
 its agents/ and envs/ are linked into its pglab/ as the wheel maps them).
-Runs alternate old/new so that machine noise hits both alike; reported: each side's median of the
-run's own ``sps`` (summary.json) and the ratio of the medians.
+Runs alternate old/new (and the agents take turns within a round) so that machine noise hits both alike;
+reported per agent: each side's median of the run's own ``sps`` (summary.json) and the ratio of the medians,
+and, when reinforce-value is among the agents, each side's ratio to reinforce-value's median (issue 12's
+target for the Gumbel agents: at least 0.7x).
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent.parent
 
 
-def one_run(code: Path, args: argparse.Namespace, scratch: Path, name: str) -> float:
+def one_run(code: Path, agent: str, args: argparse.Namespace, scratch: Path, name: str) -> float:
     run_dir = scratch / name
-    command = [sys.executable, "-m", "pglab", "train", "--agent", args.agent, "--env", args.env, "--seed", "0"]
+    command = [sys.executable, "-m", "pglab", "train", "--agent", agent, "--env", args.env, "--seed", "0"]
     command += ["--total-steps", str(args.steps), "--run-dir", str(run_dir), "--wandb-mode", "disabled"]
     command += ["--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(code), "WANDB_MODE": "disabled"}
@@ -39,7 +42,7 @@ def one_run(code: Path, args: argparse.Namespace, scratch: Path, name: str) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("other", type=Path, help="a checkout (e.g. a git worktree) of the commit to compare with")
-    parser.add_argument("--agent", default="reinforce-value")
+    parser.add_argument("--agents", "--agent", default="reinforce-value", help="comma-separated agent names")
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -48,17 +51,27 @@ def main() -> None:
         link = args.other / "pglab" / package
         if not link.exists():
             link.symlink_to(args.other / package)
-    sps: dict[str, list[float]] = {"other": [], "this": []}
+    agents = args.agents.split(",")
+    sps: dict[tuple[str, str], list[float]] = {(side, a): [] for side in ("other", "this") for a in agents}
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.rounds):
-            for side in ("other", "this") if index % 2 == 0 else ("this", "other"):
-                code = args.other.resolve() if side == "other" else HERE
-                sps[side].append(one_run(code, args, Path(tmp), f"{side}-{index}"))
-                print(f"  {side:<5} round {index}: {sps[side][-1]:9,.0f} steps/s", flush=True)
-    other, this = statistics.median(sps["other"]), statistics.median(sps["this"])
+            for agent in agents:
+                for side in ("other", "this") if index % 2 == 0 else ("this", "other"):
+                    code = args.other.resolve() if side == "other" else HERE
+                    sps[side, agent].append(one_run(code, agent, args, Path(tmp), f"{side}-{agent}-{index}"))
+                    print(f"  {side:<5} {agent:<16} round {index}: {sps[side, agent][-1]:9,.0f} steps/s", flush=True)
+    median = {key: statistics.median(values) for key, values in sps.items()}
     load = os.getloadavg()[0]
-    print(f"{args.agent} on {args.env}, {args.steps:,} steps, medians of {args.rounds} (load {load:.1f}):")
-    print(f"  {args.other}: {other:,.0f} steps/s; this checkout: {this:,.0f} steps/s; ratio {this / other:.2f}x")
+    print(f"{args.env}, {args.steps:,} steps, medians of {args.rounds} (load {load:.1f}); other: {args.other}")
+    reference = "reinforce-value" if "reinforce-value" in agents else None
+    print(f"{'agent':<18}{'other':>10}{'this':>10}{'this/other':>12}", end="")
+    print(f"{'other vs ' + reference:>28}{'this vs ' + reference:>28}" if reference else "")
+    for agent in agents:
+        other, this = median["other", agent], median["this", agent]
+        print(f"{agent:<18}{other:>10,.0f}{this:>10,.0f}{this / other:>11.2f}x", end="")
+        if reference:
+            print(f"{other / median['other', reference]:>27.2f}x{this / median['this', reference]:>27.2f}x", end="")
+        print()
 
 
 if __name__ == "__main__":

@@ -181,6 +181,41 @@ def test_the_workers_imports_start_before_the_grid_is_planned(tmp_path: Path, mo
     assert calls == ["warm_up local", "plan"]
 
 
+def test_a_finished_grids_rerun_starts_no_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Nothing left to run: no fork server (its imports are seconds of CPU), the runs recorded as skipped."""
+    from pglab.lab import engines, experiments
+
+    spec = GridSpec(agents=("reinforce",), envs=("CartPole-v1",), seeds=(0, 1), out=tmp_path, total_steps=1000)
+    for config in spec.configs():
+        Path(config.run_dir).mkdir(parents=True)
+        (Path(config.run_dir) / "summary.json").write_text(json.dumps({"status": "finished", "global_step": 1024}))
+    calls: list[str] = []
+    monkeypatch.setattr(engines, "warm_up", lambda engine: calls.append(engine))
+    result = experiments.run_grid(spec, progress=False)
+    assert calls == [] and [o.action for o in result.outcomes] == ["skipped", "skipped"]
+
+    (Path(spec.configs()[1].run_dir) / "summary.json").write_text(json.dumps({"status": "running"}))
+    monkeypatch.setattr(experiments, "plan", lambda spec: ([], []))  # the warm-up is all this test looks at
+    experiments.run_grid(spec, progress=False)
+    assert calls == ["local"]
+
+
+def test_a_grids_own_process_never_imports_torch(tmp_path: Path):
+    """The grid's process checks, plans and records; only its workers train: torch (seconds to import, and
+    to collect at exit) stays out of it, whether the grid runs its runs or, rerun, finds them finished."""
+    args = grid_args(tmp_path / "grid", agents="reinforce", seeds="0")
+    probe = (
+        "import sys\nfrom pglab.cli import main\n"
+        f"for _ in range(2):\n    try:\n        main({args!r})\n    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "False"
+    assert statuses(tmp_path / "grid")["CartPole-v1__reinforce__0"]["action"] == "skipped"
+
+
 def test_the_fork_server_starts_deaf_to_ctrl_c_and_the_grid_keeps_its_handler(monkeypatch: pytest.MonkeyPatch):
     """A new process inherits an ignored SIGINT: the server's imports (seconds) are not cut short by a Ctrl-C
     with a traceback of its own; this process's handler is back once the server has started."""
@@ -197,9 +232,9 @@ def test_the_fork_server_starts_deaf_to_ctrl_c_and_the_grid_keeps_its_handler(mo
 
 
 def test_each_worker_starts_with_every_import_of_a_run_done_and_the_collector_frozen():
-    """The fork server imports what every run needs once (torch._dynamo: an optimiser's first step imports it) and
-    freezes those objects before forking: no worker pays the imports, and neither the workers' collections nor
-    the fork server's exit at the grid's end walk them."""
+    """The fork server imports what every run needs once and freezes those objects before forking: no worker
+    pays the imports, and neither the workers' collections nor the fork server's exit at the grid's end walk
+    them. Not torch._dynamo, which no run of pglab's agents imports (tests/test_speed_equivalence.py)."""
     from concurrent.futures import ProcessPoolExecutor
 
     from pglab.lab.engines import _process_context
@@ -210,7 +245,7 @@ def test_each_worker_starts_with_every_import_of_a_run_done_and_the_collector_fr
         pytest.skip("this platform has no fork server: each worker imports what it needs itself (spawn)")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         state = pool.submit(worker_state).result()
-    assert state["imported"] == ["pglab.core.train", "torch._dynamo", "torch.utils.tensorboard"]
+    assert state["imported"] == ["pglab.core.train", "torch.utils.tensorboard"]
     assert state["frozen"] > 100_000  # torch's objects, not a handful
 
 

@@ -12,6 +12,9 @@ move the numbers on purpose, and on any CPU.)
 
 from __future__ import annotations
 
+import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -84,6 +87,73 @@ def test_foreach_adam_steps_exactly_as_the_per_parameter_loop() -> None:
                 p.grad = g.clone()
             optimizer.step()
     assert all(torch.equal(a, b) for a, b in zip(critic.parameters(), twin.parameters(), strict=True))
+
+
+def same(a: object, b: object) -> bool:
+    """Equal state_dicts: the same keys and layout, tensors equal in value and dtype."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_pglab_adam_is_torch_adam_step_for_step_and_state_dict_for_state_dict() -> None:
+    """pglab.core.optim.Adam (no torch.optim.Optimizer, so no torch._dynamo) against torch.optim.Adam(foreach=True):
+    the same parameters after every step (a parameter without a gradient skipped, as torch skips it), the same
+    state_dict, and each loads the other's, so a checkpoint written before it resumes to the same numbers."""
+    torch.manual_seed(0)
+    nets = [QCritic(gym.spaces.Box(-1.0, 1.0, (4,)), 2, (16, 16), "tanh") for _ in range(4)]
+    for net in nets[1:]:
+        net.load_state_dict(nets[0].state_dict())
+    ours = adam(nets[0].parameters(), 3e-3)
+    theirs = torch.optim.Adam(nets[1].parameters(), lr=3e-3, eps=1e-5, foreach=True)
+
+    def step(pairs: list, skip_first: bool = False) -> None:
+        gradients = [torch.randn_like(p) for p in nets[0].parameters()]
+        for net, optimizer in pairs:
+            optimizer.zero_grad()
+            for i, (p, g) in enumerate(zip(net.parameters(), gradients, strict=True)):
+                p.grad = None if skip_first and i == 0 else g.clone()
+            optimizer.step()
+
+    step([(nets[0], ours), (nets[1], theirs)], skip_first=True)
+    for _ in range(3):
+        step([(nets[0], ours), (nets[1], theirs)])
+    assert same(ours.state_dict(), theirs.state_dict())
+    count = len(list(nets[0].parameters()))
+    assert list(ours.state_dict()["state"]) == list(theirs.state_dict()["state"]) == [*range(1, count), 0]
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True))
+
+    nets[2].load_state_dict(nets[0].state_dict())
+    nets[3].load_state_dict(nets[0].state_dict())
+    ours_from_torch, torch_from_ours = adam(nets[2].parameters(), 1.0), torch.optim.Adam(nets[3].parameters(), lr=1.0)
+    ours_from_torch.load_state_dict(copy.deepcopy(theirs.state_dict()))  # as from a checkpoint: tensors of its own
+    torch_from_ours.load_state_dict(copy.deepcopy(ours.state_dict()))
+    pairs = list(zip(nets, [ours, theirs, ours_from_torch, torch_from_ours], strict=True))
+    for _ in range(2):
+        step(pairs)
+    for net in nets[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), net.parameters(), strict=True))
+    assert all(same(ours.state_dict(), o.state_dict()) for o in (theirs, ours_from_torch, torch_from_ours))
+
+
+def test_no_run_imports_torch_dynamo() -> None:
+    """torch.optim's optimisers import torch._dynamo (0.8 s, as long as torch) at their first use; pglab's
+    agents step their own Adam, so neither `pglab train` nor a grid's worker pays it."""
+    probe = (
+        "import sys, tempfile, pglab\n"
+        "for agent in ('reinforce-value', 'gumbel-st', 'relax'):\n"
+        "    with tempfile.TemporaryDirectory() as tmp:\n"
+        "        pglab.train(agent=agent, total_steps=1024, num_envs=8, run_dir=tmp + '/run', wandb_mode='disabled',"
+        " progress=False, checkpoint_every=512)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False"]
 
 
 def short_run(agent: str, run_dir: Path) -> list[dict]:

@@ -14,9 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pglab.core.config import DEVICES
 from pglab.errors import ConfigError
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -138,7 +138,7 @@ class GridSpec:
 
     def configs(self) -> list[Any]:
         """One TrainConfig per run, in a stable order (environment, agent, point, seed)."""
-        from pglab.core.train import TrainConfig, run_name
+        from pglab.core.config import TrainConfig, run_name
 
         configs = []
         for env, agent in itertools.product(self.envs, self.agents):
@@ -166,7 +166,7 @@ class GridSpec:
         return configs
 
     def _check_train_options(self) -> None:
-        from pglab.core.train import TrainConfig
+        from pglab.core.config import TrainConfig
 
         free = {f.name for f in dataclasses.fields(TrainConfig)} - GRID_FIELDS
         for key in self.train_options:
@@ -194,6 +194,13 @@ class GridSpec:
                         resolve_preset(spec.preset, bare_id, {**self.overrides, **extra}, self.protocol)
                     except ConfigError as exc:
                         raise ConfigError(f"{agent} on {env}: {exc}") from exc
+
+
+def left_to_run(spec: GridSpec) -> bool:
+    """Whether any run of the grid has not finished, by its summary.json; cheap (no torch), so it can
+    decide before the grid is validated and planned whether to start the workers' imports at all."""
+    spec._check_train_options()  # the only input that stops configs() itself; the rest is validate()'s
+    return any((read_summary(Path(c.run_dir)) or {}).get("status") != FINISHED for c in spec.configs())
 
 
 def plan(spec: GridSpec) -> tuple[list[RunTask], list[Outcome]]:
@@ -339,7 +346,8 @@ def run_grid(
     from pglab.lab.engines import get_engine, warm_up
 
     run_tasks = get_engine(engine, workers, ray_address)  # fails fast, e.g. when Ray is not installed
-    warm_up(engine)  # the workers' imports, while the settings are checked and the grid planned
+    if left_to_run(spec):  # a finished grid's rerun starts no worker: it ends in a fraction of a second
+        warm_up(engine)  # the workers' imports, while the settings are checked and the grid planned
     spec.validate()
     _check_settings(spec)
     # One grid at a time in OUT: planning moves unfinished runs aside and status.json has one writer.

@@ -4,8 +4,11 @@
 else imports it. Its imports are each worker's start-up cost, paid once per grid instead of once per worker:
 
 * ``pglab.core.train``: torch and the training code (seconds);
-* ``torch._dynamo``: torch.optim imports it at an optimiser's first step (about a second more);
 * ``torch.utils.tensorboard``: a run's TensorBoard writer (on by default) imports it (0.1-0.2 s).
+
+Not ``torch._dynamo`` (0.8 s, as long as torch): pglab's agents step their own Adam
+(:mod:`pglab.core.optim`) and never import it; a plug-in agent that builds a ``torch.optim`` optimiser
+imports it in each worker, at its first run, in parallel with the other workers.
 
 Then :func:`gc.freeze` moves every object these imports made into the garbage collector's permanent
 generation, as Python's documentation advises a process that forks without exec: the workers' collections
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import gc
 
-import torch._dynamo
 import torch.utils.tensorboard  # noqa: F401
 
 import pglab.core.train  # noqa: F401

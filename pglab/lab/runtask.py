@@ -14,7 +14,7 @@ FINISHED = "finished"
 class RunTask:
     """One run for an engine to execute: start it afresh or resume it from its checkpoint."""
 
-    config: Any  # pglab.core.train.TrainConfig (kept untyped here so importing this module skips torch)
+    config: Any  # pglab.core.config.TrainConfig (untyped: an engine passes it through to the worker)
     resume: bool
 
     @property

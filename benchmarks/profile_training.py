@@ -4,6 +4,7 @@ Run by hand (not part of the tests):
 
     python benchmarks/profile_training.py [--agent reinforce-value] [--env CartPole-v1] [--total-steps 65536]
     python benchmarks/profile_training.py --agent gumbel-st --sort cumulative --top 40
+    python benchmarks/profile_training.py --budget --env MinAtar/Breakout-v1 --protocol matched
 
 A short warm-up run goes first (imports, torch's first optimiser step), so the profile shows the
 steady state of the loop: acting, stepping the environments, bookkeeping and the agent's update.
@@ -22,9 +23,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import sys
 import tempfile
+from pathlib import Path
 
-import pglab
+# Run as a script, this file's folder comes first on the path, where benchmarks/minatar.py would shadow the
+# MinAtar package (`import minatar` would find it): the folder leaves the path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import pglab  # noqa: E402
 
 
 def main() -> None:
@@ -34,12 +42,15 @@ def main() -> None:
     parser.add_argument("--total-steps", type=int, default=65_536)
     parser.add_argument("--sort", default="tottime", help="a pstats sort key: tottime, cumulative, ncalls")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--protocol", default="presets", help="presets (the agent's tuned values) or matched")
     parser.add_argument("--budget", action="store_true", help="CPU ms per 1024 steps of each part, no profiler")
     args = parser.parse_args()
     if args.budget:
-        budget(args.agent, args.env)
+        budget(args.agent, args.env, args.protocol)
         return
-    options = {"agent": args.agent, "env": args.env, "wandb_mode": "disabled", "progress": False}
+    options = {
+        "agent": args.agent, "env": args.env, "protocol": args.protocol, "wandb_mode": "disabled", "progress": False,
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         pglab.train(total_steps=4096, run_dir=f"{tmp}/warm-up", **options)
         profiler = cProfile.Profile()
@@ -50,11 +61,10 @@ def main() -> None:
     pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
 
 
-def budget(agent: str, env: str, updates: int = 40) -> None:
+def budget(agent: str, env: str, protocol: str = "presets", updates: int = 40) -> None:
     """Print the CPU milliseconds per 1024 environment steps of the loop's parts (medians over ``updates``)."""
     import statistics
     import time
-    from pathlib import Path
 
     import numpy as np
     import torch
@@ -62,7 +72,8 @@ def budget(agent: str, env: str, updates: int = 40) -> None:
     from pglab.core.train import TrainConfig, build_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = build_run(TrainConfig(agent=agent, env=env, wandb_mode="disabled", progress=False), Path(tmp) / "run")
+        config = TrainConfig(agent=agent, env=env, protocol=protocol, wandb_mode="disabled", progress=False)
+        run = build_run(config, Path(tmp) / "run")
         run.collector.reset(0)
         for _ in range(3):  # warm-up: first optimiser steps, allocations
             run.agent.update(run.collector.collect(run.agent))
@@ -104,7 +115,8 @@ def budget(agent: str, env: str, updates: int = 40) -> None:
         for _ in range(200):
             tanh(x)
         tanh_ns[tanh.__name__] = (time.process_time() - start) / (200 * x.numel()) * 1e9
-    print(f"{agent} on {env}, {batch.num_envs} envs x {batch.num_steps} steps; CPU ms per 1024 steps (medians):")
+    shape = f"{batch.num_envs} envs x {batch.num_steps} steps"
+    print(f"{agent} on {env} ({protocol} protocol), {shape}; CPU ms per 1024 steps (medians):")
     for name, ms in parts.items():
         print(f"  {name:<40} {ms:7.2f}")
     total = parts["collection (acts, steps, bookkeeping)"] + parts["update"]

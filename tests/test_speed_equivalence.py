@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from pglab.agents import gumbel_agent, reinforce_agent
@@ -40,6 +41,26 @@ def test_fast_logits_are_the_forward_pass_bit_for_bit(activation: str) -> None:
     features = torch.randn(16, 5)
     with torch.inference_mode():
         assert torch.equal(policy.fast_logits(features), policy(features))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "hidden_sizes", "rows"),
+    [
+        ((10, 10, 4), np.bool_, (), 8),  # MinAtar Breakout under the matched protocol: the conv torso, the output layer
+        ((10, 10, 6), np.bool_, (64,), 1),  # SpaceInvaders' 6 channels, an MLP after the torso, one environment
+        ((4, 84, 84), np.uint8, (), 3),  # stacked Atari frames, channels first: the Nature-CNN
+    ],
+)
+def test_fast_logits_are_the_forward_pass_bit_for_bit_on_images(shape, dtype, hidden_sizes, rows) -> None:
+    torch.manual_seed(0)
+    space = gym.spaces.Box(0, 1 if dtype == np.bool_ else 255, shape, dtype)
+    policy = PolicyNetwork(space, 5, hidden_sizes, "relu")
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    images = policy.encoder(np.stack([space.sample() for _ in range(rows)]))
+    with torch.inference_mode():
+        assert torch.equal(policy.fast_logits(images), policy(images))
 
 
 def test_gumbel_max_sample_is_argmax_of_logits_plus_gumbel_noise() -> None:
@@ -156,21 +177,29 @@ def test_no_run_imports_torch_dynamo() -> None:
     assert done.stdout.split() == ["False"]
 
 
-def short_run(agent: str, run_dir: Path) -> list[dict]:
+def short_run(agent: str, env: str, run_dir: Path) -> list[dict]:
     import pglab
 
     pglab.train(
-        agent=agent, env="CartPole-v1", seed=7, total_steps=3072, run_dir=str(run_dir), wandb_mode="disabled",
-        progress=False,
+        agent=agent, env=env, seed=7, total_steps=3072, run_dir=str(run_dir), wandb_mode="disabled", progress=False,
+        protocol="matched" if env.startswith("MinAtar/") else "presets",
     )  # fmt: skip
     return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(run_dir)]
 
 
-@pytest.mark.parametrize("agent", ["reinforce-value", "reinforce-rloo", "gumbel-st"])
+@pytest.mark.parametrize(
+    ("agent", "env"),
+    [
+        ("reinforce-value", "CartPole-v1"),
+        ("reinforce-rloo", "CartPole-v1"),
+        ("gumbel-st", "CartPole-v1"),
+        ("reinforce-value", "MinAtar/Breakout-v1"),  # images: the conv torso, bool frames in the buffer
+    ],
+)
 def test_short_runs_give_the_numbers_of_the_plain_computation(
-    agent: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    agent: str, env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fast = short_run(agent, tmp_path / "fast")
+    fast = short_run(agent, env, tmp_path / "fast")
     # The computation the fast paths replaced: the module's forward pass and argmax(logits + Gumbel noise).
     monkeypatch.setattr(PolicyNetwork, "fast_logits", PolicyNetwork.forward)
     monkeypatch.setattr(est, "gumbel_max_sample", lambda logits: (logits + est.gumbel_noise(logits.shape)).argmax(-1))
@@ -180,7 +209,7 @@ def test_short_runs_give_the_numbers_of_the_plain_computation(
         monkeypatch.setattr(
             agent_module, "adam", lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=False)
         )
-    assert short_run(agent, tmp_path / "plain") == fast
+    assert short_run(agent, env, tmp_path / "plain") == fast
     assert len(fast) == 3 and any("charts/episodic_return" in row for row in fast)
 
 

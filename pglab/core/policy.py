@@ -252,6 +252,13 @@ class ConvTorso(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self._run(images, _module_call)
+
+    def fast(self, images: torch.Tensor) -> torch.Tensor:
+        """The same features as ``forward``, bit for bit, each layer's function called directly (acting)."""
+        return self._run(images, fast_layer)
+
+    def _run(self, images: torch.Tensor, apply: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> torch.Tensor:
         lead = images.shape[: images.dim() - 3]
         x = images.reshape(-1, *self.image_shape)
         if self.channels_last:
@@ -262,7 +269,36 @@ class ConvTorso(nn.Module):
         x = x.float()
         if self.scale != 1.0:
             x = x * self.scale
-        return self.net(x).reshape(*lead, self.width)
+        for layer in self.net:
+            x = apply(layer, x)
+        return x.reshape(*lead, self.width)
+
+
+def _module_call(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return layer(x)
+
+
+def fast_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)``, bit for bit, through the layer's own function where pglab's networks use one (``F.linear``,
+    ``F.conv2d``, :func:`fast_tanh`, ...): at the few rows of one acting step, ``nn.Module.__call__`` costs several
+    times the arithmetic of a small layer. Any other layer goes through its own forward."""
+    kind = type(layer)
+    if kind is nn.Linear:
+        return nn.functional.linear(x, layer.weight, layer.bias)
+    if kind is FastTanh:
+        return fast_tanh(x)
+    if kind is nn.Tanh:
+        return torch.tanh(x)
+    if kind is nn.ReLU:
+        return torch.relu(x)
+    if kind is nn.Conv2d and layer.padding_mode == "zeros":
+        conv = layer
+        return nn.functional.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+    if kind is nn.Flatten:
+        return x.flatten(layer.start_dim, layer.end_dim)
+    if kind is ConvTorso:
+        return layer.fast(x)
+    return layer(x)
 
 
 def make_torso(observation_space: gym.Space) -> tuple[nn.Module, int]:
@@ -321,17 +357,11 @@ class PolicyNetwork(nn.Module):
     def fast_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The same logits as ``forward``, bit for bit, for acting (no gradients wanted).
 
-        Each layer's own function is called directly (``F.linear``, :func:`fast_tanh`, ...): at a
-        batch of 16 rows, going through ``nn.Module.__call__`` costs several times the arithmetic.
+        Each layer's own function is called directly (:func:`fast_layer`; the convolutional torso's layers
+        too): at a batch of 16 rows, going through ``nn.Module.__call__`` costs several times the arithmetic.
         """
         for layer in self.net:
-            kind = type(layer)
-            if kind is nn.Linear:
-                features = nn.functional.linear(features, layer.weight, layer.bias)
-            elif kind is FastTanh:
-                features = fast_tanh(features)
-            else:
-                features = layer(features)  # any other layer through its own forward
+            features = fast_layer(layer, features)
         return features
 
     def logits(self, observations: Any) -> torch.Tensor:

@@ -11,11 +11,13 @@ The full protocol of issue 14 (hours of CPU per phase; run them on a machine tha
 command again after an interruption), each followed by ``pglab report`` (curves with bootstrap CIs,
 IQM, performance profiles, steps/s per run) into benchmarks/results/minatar_<phase>/. Every network
 is the MinAtar paper's (Young & Tian 2019), the matched protocol's on MinAtar: the conv torso, then
-the output layer (``hidden_sizes=()``, ``critic_hidden_sizes=()`` for the agents with a critic).
+the output layer (``hidden_sizes=()``, ``critic_hidden_sizes=()`` for the agents with a critic); the
+other MinAtar settings are pglab.core.preset.MINATAR_SETTINGS (16 x 16-step batches, unnormalised
+advantages, entropy 0.05), and reinforce-value's own MinAtar lambda is 0.95.
 
 ``sb3`` runs, seed by seed and each in a fresh process, pglab reinforce-value and Stable-Baselines3
 A2C (its ActorCriticPolicy with the same MinAtar torso as features extractor and no further layers,
-8 environments as pglab, SB3's A2C defaults otherwise: n_steps 5, RMSprop 7e-4, ent_coef 0.01),
+as many environments as pglab (16), SB3's A2C defaults otherwise: n_steps 5, RMSprop 7e-4, ent_coef 0.01),
 each on one torch thread, and tabulates steps/s (the issue's target: pglab >= 3x SB3) and the
 last-100 return at the end of each library's budget and, for pglab, at SB3's budget.
 
@@ -35,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine, median, run_worker, save
 
-from pglab.core.preset import parse_assignments
+from pglab.core.preset import MINATAR_SETTINGS, parse_assignments
 from pglab.lab.experiments import parse_seeds
 
 # This file's name would shadow the MinAtar package (`import minatar` would find it): its folder leaves the path.
@@ -43,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 ENVS = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1")
-NUM_ENVS = 8  # the matched protocol's, and SB3's here
+NUM_ENVS = MINATAR_SETTINGS["num_envs"]  # the matched protocol's, and SB3's here
 
 
 def grid(args: argparse.Namespace, phase: str) -> None:
@@ -158,7 +160,8 @@ def sb3(args: argparse.Namespace) -> None:
         f"Machine: {machine()}",
         "",
         f"MinAtar/Breakout-v1, seeds {args.seeds}: pglab reinforce-value (matched protocol, MinAtar network) for "
-        f"{steps:,} steps; SB3 A2C (same torso, 8 envs, n_steps 5) for {sb3_steps:,} steps; one torch thread each.",
+        f"{steps:,} steps; SB3 A2C (same torso, {NUM_ENVS} envs, n_steps 5) for {sb3_steps:,} steps; "
+        "one torch thread each.",
         "",
         "| library | steps | median steps/s (wall) | median steps per CPU-second | median last-100 return at its "
         "budget | return at SB3's budget (last 20 logged rows) |",

@@ -641,8 +641,11 @@ def list_command(agent: str | None, show_envs: bool) -> None:
         click.echo(f"{spec.name}: {spec.description}")
         for f in dataclasses.fields(spec.preset):
             click.echo(f"  {f.name} = {f.default!r}  {f.metadata.get('help', '')}")
+        by_values: dict[str, list[str]] = {}  # one line for the envs that share their values (MinAtar's ten)
         for env_id, values in spec.preset.env_overrides.items():
-            click.echo(f"  tuned for {env_id}: {dict(values)}")
+            by_values.setdefault(repr(dict(values)), []).append(env_id)
+        for values, env_ids in by_values.items():
+            click.echo(f"  tuned for {', '.join(env_ids)}: {values}")
         return
     click.echo("agents:")
     for name, spec in sorted(load_agents().items()):

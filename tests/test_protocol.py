@@ -152,13 +152,25 @@ def test_the_matched_table_holds_the_documented_values():
     assert acrobot.critic_lr == 1e-3
 
 
-def test_minatar_fits_every_critic_with_one_pass_per_batch_under_the_matched_protocol():
-    """Every MinAtar game, both action sets: the paper's network, one regression pass and an entropy bonus of
-    0.03, for every agent alike (elsewhere 64,64, 10 and 0.01)."""
+def test_minatar_settings_hold_for_every_agent_under_the_matched_protocol():
+    """Every MinAtar game, both action sets: the paper's network, 16 x 16-step batches, one regression pass,
+    unnormalised advantages and an entropy bonus of 0.05, for every agent alike (elsewhere 8 x 128, 64,64, 10
+    passes, scaled advantages and 0.01); reinforce-value's lambda is its MinAtar preset's, 0.95."""
     for env in ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v0", "MinAtar/Asterix-v1"):
         for name, spec in load_agents().items():
             preset = resolve_preset(spec.preset, env, {}, "matched")
-            assert (getattr(preset, "critic_epochs", 1), preset.ent_coef) == (1, 0.03), (env, name)
+            assert (preset.num_envs, preset.num_steps, getattr(preset, "critic_epochs", 1)) == (16, 16, 1), (env, name)
+            assert (preset.ent_coef, preset.normalize_advantages, preset.lr) == (0.05, "off", 1e-3), (env, name)
             assert preset.hidden_sizes == getattr(preset, "critic_hidden_sizes", ()) == (), (env, name)
+        assert resolve_preset(get_agent("reinforce-value").preset, env, {}, "matched").gae_lambda == 0.95
     elsewhere = resolve_preset(get_agent("reinforce-value").preset, "CartPole-v1", {}, "matched")
-    assert (elsewhere.critic_epochs, elsewhere.ent_coef) == (10, 0.01)
+    assert (elsewhere.num_envs, elsewhere.num_steps, elsewhere.critic_epochs, elsewhere.ent_coef) == (8, 128, 10, 0.01)
+    assert (elsewhere.normalize_advantages, elsewhere.gae_lambda) == ("scale", 1.0)
+
+
+def test_reinforce_value_preset_on_minatar_is_the_matched_one():
+    """`pglab train --env MinAtar/...` with reinforce-value's preset trains exactly what the MinAtar benchmark
+    compares (the README's Breakout numbers come from either)."""
+    spec = get_agent("reinforce-value")
+    for env in ("MinAtar/Breakout-v1", "MinAtar/Seaquest-v0"):
+        assert resolve_preset(spec.preset, env, {}, "presets") == resolve_preset(spec.preset, env, {}, "matched")

@@ -57,7 +57,7 @@ def run_grid(engine: str, workers: int, args: argparse.Namespace) -> dict:
         ended = time.time()
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-        runs = json.loads((Path(tmp) / "status.json").read_text()).values()
+        runs = list(json.loads((Path(tmp) / "status.json").read_text()).values())
         events = timeline.read(trace, begun, ended) if args.timeline else []
         for _ in range(args.reruns):  # the same command again: nothing is left to run
             start = time.perf_counter()
@@ -67,7 +67,7 @@ def run_grid(engine: str, workers: int, args: argparse.Namespace) -> dict:
                 raise RuntimeError(f"{' '.join(command)} (rerun) failed:\n{again.stderr[-2000:]}")
     run_seconds = sum(r["wall_s"] for r in runs)
     return {"engine": engine, "workers": workers, "runs": len(runs), "wall_s": wall, "run_s_total": run_seconds,
-            "events": events, "rerun_s": reruns}  # fmt: skip
+            "events": events, "rerun_s": reruns, "walls": {r["run"]: r["wall_s"] for r in runs}}  # fmt: skip
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
         results.append(run_grid(engine, int(workers), args))
         print(f"{config}: {results[-1]['wall_s']:.1f} s", file=sys.stderr)
         if args.timeline:
-            print(timeline.render(results[-1]["events"], config), file=sys.stderr)
+            print(timeline.render(results[-1]["events"], config, results[-1]["walls"]), file=sys.stderr)
 
     base = next((r for r in results if r["engine"] == "local" and r["workers"] == 1), None)
     local = {r["workers"]: r for r in results if r["engine"] == "local"}
@@ -121,8 +121,9 @@ def main() -> None:
             lines.append(f"\nRerun of the finished local:{r['workers']} grid (nothing to do): "
                          + ", ".join(f"{s:.2f} s" for s in r["rerun_s"]))  # fmt: skip
         if r["events"]:
-            lines += ["", "```", timeline.render(r["events"], f"{r['engine']}:{r['workers']}"), "```"]
-    save(args.name, {"args": vars(args), "machine": machine(), "results": results}, "\n".join(lines) + "\n")
+            lines += ["", "```", timeline.render(r["events"], f"{r['engine']}:{r['workers']}", r["walls"]), "```"]
+    kept = [{k: v for k, v in r.items() if k != "events"} for r in results]  # the timelines are in the markdown
+    save(args.name, {"args": vars(args), "machine": machine(), "results": kept}, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -43,17 +43,19 @@ def _spans(events: list[dict], name: str) -> list[tuple[int, str | None, float, 
     return spans
 
 
-def render(events: list[dict], label: str) -> str:
-    """The grid's phases, then its fixed cost: head, tail and the per-run costs outside training."""
+def render(events: list[dict], label: str, walls: dict[str, float] | None = None) -> str:
+    """The grid's phases, then its fixed cost: head, tail and the per-run costs outside training
+    (``walls``: each run's own wall_s from status.json, the time its summary counts)."""
     parent = next(e["pid"] for e in events if "pglab compare" in e.get("argv", "") or " compare " in e.get("argv", ""))
     server = next((e["pid"] for e in events if e["event"] == "imported torch" and e["ppid"] == parent), None)
     executes = _spans(events, "execute")
     workers = sorted({pid for pid, *_ in executes})
     lines = [f"timeline of {label} (s since the command started; parent {parent}, fork server {server})"]
+    phases: list[tuple[float, str]] = []
 
     def row(when: float | None, what: str) -> None:
         if when is not None:
-            lines.append(f"  {when:7.3f}  {what}")
+            phases.append((when, what))
 
     row(0.0, "command start")
     row(_first(events, parent, "python start"), "parent: python started (site imported)")
@@ -82,6 +84,7 @@ def render(events: list[dict], label: str) -> str:
     row(_first(events, parent, "python exit"), "parent: python exiting (atexit)")
     end = _first(events, 0, "command exit")
     row(end, "command exit")
+    lines += [f"  {when:7.3f}  {what}" for when, what in sorted(phases, key=lambda phase: phase[0])]
     if not executes or end is None:
         return "\n".join(lines)
 
@@ -107,9 +110,11 @@ def render(events: list[dict], label: str) -> str:
         return f"median {median:.0f} ms, max {most:.0f} ms, sum {sum(values):.2f} s"
 
     head, tail = starts[0], end - ends[-1]
+    beyond = [stop - start - walls[run] for _, run, start, stop in executes if run in (walls or {})]
     lines += [
         f"  head (command start -> first run): {head:.2f} s; tail (last run end -> command exit): {tail:.2f} s",
         f"  workers busy {busy:.2f} s in all: run_loop {sum(inside):.2f} s + outside it {sum(outside):.2f} s",
+        f"  per run outside its own wall_s (what status.json sums): {stats(beyond)}",
         f"  per run outside run_loop: {stats(outside)}",
         f"    of which build_run (env, agent): {stats(list(builds.values()))}",
         f"    RunLog open {stats(opens)}; RunLog close {stats(closes)}",

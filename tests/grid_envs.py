@@ -126,5 +126,11 @@ def worker_state() -> dict[str, object]:
     import gc
     import sys
 
-    imported = ("pglab.core.train", "torch._dynamo", "torch.utils.tensorboard")
-    return {"frozen": gc.get_freeze_count(), "imported": [name for name in imported if name in sys.modules]}
+    from pglab.core.plugins import load_agents
+
+    imported = ("pglab.core.train", "torch._dynamo", "torch.utils.tensorboard", "pglab.agents.gumbel_agent")
+    return {
+        "frozen": gc.get_freeze_count(),
+        "imported": [name for name in imported if name in sys.modules],
+        "agents loaded": load_agents.cache_info().currsize,
+    }

@@ -369,11 +369,14 @@ def compare(
     """Run every agent on every environment with every seed; rerun the same command to resume."""
     from pglab import api
     from pglab.lab.experiments import parse_names, parse_seeds
-    from pglab.lab.tuning import parse_sweep
 
     ctx = click.get_current_context()
     overrides = merged_pairs(ctx, "sets", parse_assignments(sets))
-    sweep = parse_sweep(sweeps) if sweeps else None
+    sweep = None
+    if sweeps:  # the sweep's module imports numpy: a plain grid's process starts its workers before it
+        from pglab.lab.tuning import parse_sweep
+
+        sweep = parse_sweep(sweeps)
     if device is not None:  # one line now rather than every run failing alike
         from pglab.core.device import resolve_device
 

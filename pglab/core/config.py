@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pglab.core.environment import VECTORIZATION_MODES
 from pglab.core.limits import check_seed, fits_type, type_name
 from pglab.core.preset import PROTOCOLS
 from pglab.errors import ConfigError
@@ -25,6 +24,7 @@ from pglab.io.checkpoint import DEFAULT_CHECKPOINT_EVERY
 from pglab.io.runlog import WANDB_MODES, default_wandb_mode
 
 DEVICES = ("auto", "cpu", "cuda")  # where the update runs (pglab.core.device resolves them)
+VECTORIZATION_MODES = ("auto", "sync", "async")  # how a run's environments step (pglab.core.environment)
 
 
 @dataclass

@@ -33,10 +33,10 @@ from typing import Any
 
 import gymnasium as gym
 
+from pglab.core.config import VECTORIZATION_MODES
 from pglab.core.preset import MINATAR_GAMES
 from pglab.errors import EnvironmentSetupError
 
-VECTORIZATION_MODES = ("auto", "sync", "async")
 MAX_ENV_ID = 200  # characters; a longer --env is a mistake, refused before any lookup
 
 

@@ -50,6 +50,36 @@ def test_stopped_and_resumed_run_equals_the_uninterrupted_run(tmp_path: Path, en
     assert all(torch.equal(final[0][key], final[1][key]) for key in final[0])
 
 
+def test_a_checkpoint_from_when_a_wrapper_kept_the_episode_returns_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Until the collector kept the episode returns, Gymnasium's RecordEpisodeStatistics wrapped the vector
+    env and held them: a checkpoint written then (its env state the wrapper's, no returns with the
+    collector) resumes to the numbers of the uninterrupted run, the episodes in flight keeping their returns."""
+    import gymnasium as gym
+
+    from pglab.core import train as train_module
+    from pglab.io.checkpoint import save_checkpoint
+
+    common = {**TINY, "agent": "reinforce-value", "env": "MinAtar/Breakout-v1", "seed": 4}
+    total = 8 * 2 * 16
+    pglab.train(total_steps=total, run_dir=str(tmp_path / "whole"), **common)
+    with monkeypatch.context() as patch:
+        make = train_module.make_vector_env
+        patch.setattr(
+            train_module, "make_vector_env", lambda *a, **k: gym.wrappers.vector.RecordEpisodeStatistics(make(*a, **k))
+        )
+        pglab.train(total_steps=total // 2, run_dir=str(tmp_path / "halves"), **common)
+    checkpoint = load_checkpoint(tmp_path / "halves" / "checkpoint.pt")
+    assert "_stats_key" in checkpoint["env_state"]
+    in_flight = checkpoint["collector"].pop("returns")
+    assert in_flight.abs().sum() > 0  # an episode in flight has scored: its return must carry over
+    save_checkpoint(tmp_path / "halves" / "checkpoint.pt", checkpoint)
+    pglab.resume(tmp_path / "halves", total_steps=total, progress=False)
+    whole, halves = read_metrics(tmp_path / "whole"), read_metrics(tmp_path / "halves")
+    assert len(whole) == 8 and without_timing(halves) == without_timing(whole)
+
+
 def test_atari_is_preprocessed_with_the_v5_settings_written_to_the_config(tmp_path: Path):
     pglab.train(env="ALE/Breakout-v5", total_steps=32, run_dir=str(tmp_path), **TINY)
     config = read_json(tmp_path / "config.json")

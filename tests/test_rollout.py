@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from pglab.core.environment import make_vector_env
@@ -18,8 +20,11 @@ class Forward:
 
 
 class Uniform:
+    def __init__(self, n: int = 4):
+        self.n = n
+
     def act(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.randint(0, 4, (features.shape[0],))
+        return torch.randint(0, self.n, (features.shape[0],))
 
 
 def chain_collector(num_envs: int, num_steps: int, batch_episodes: int = 0) -> Collector:
@@ -113,3 +118,25 @@ def test_training_on_whole_episodes_resumes_to_the_same_numbers(tmp_path):
         return [{k: v for k, v in row.items() if k != "charts/SPS"} for row in read_metrics(tmp_path / run)]
 
     assert numbers("full") == numbers("cut")
+
+
+@pytest.mark.parametrize("env_id", ["MinAtar/Breakout-v1", "CartPole-v1"])
+def test_the_collectors_episode_statistics_are_record_episode_statistics_number_for_number(env_id: str):
+    """The collector keeps each episode's return and length itself; Gymnasium's RecordEpisodeStatistics,
+    which used to keep them (and is put back around the environments here), reports the same episodes in
+    the same order with the same float64 returns and the same lengths."""
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(make_vector_env(env_id, 4), buffer_length=10_000)
+    policy = PolicyNetwork(envs.single_observation_space, int(envs.single_action_space.n))
+    collector = Collector(envs, policy.encoder, num_steps=64)
+    collector.reset(seed=3)
+    torch.manual_seed(0)
+    actor = Uniform(int(envs.single_action_space.n))
+    returns, lengths = [], []
+    for _ in range(6):  # the episodes run on across windows, and the first of each restarts at an autoreset step
+        collector.collect(actor)
+        returns += collector.stats.recent_returns
+        lengths += collector.stats.recent_lengths
+        collector.stats.drain()
+    assert len(returns) >= 10 and len(set(returns)) > 1
+    assert returns == [float(r) for r in envs.return_queue]  # exactly: both sum float64 in step order
+    assert lengths == [int(n) for n in envs.length_queue]

@@ -23,6 +23,10 @@ every loss masks them out. Their stored observation is the *final* observation o
 episode, so ``features[t + 1]`` is always the true next state of step t, which is what a critic needs
 to bootstrap a truncated episode. ``timesteps[t]`` counts the steps since the episode's start (0 at
 its first step): the ``t`` of gamma^t weighting and of a critic that knows the steps left.
+
+The collector keeps each environment's episode return (float64, summed in step order) and length
+itself, as Gymnasium's ``RecordEpisodeStatistics`` did for pglab before (the same numbers, without its
+dozen array operations per vector step): an episode's length is its last step's ``timesteps`` + 1.
 """
 
 from __future__ import annotations
@@ -195,15 +199,21 @@ class Collector:
         self._features: torch.Tensor | None = None
         self._resetting = np.zeros(envs.num_envs, dtype=bool)
         self._timesteps = np.zeros(envs.num_envs, dtype=np.int64)
+        self._returns = np.zeros(envs.num_envs, dtype=np.float64)  # of the episodes in flight
         self._fresh = False  # whole episodes: the environments were just reset, no need to reset again
         self.step_started: float | None = None  # time.monotonic() while an environment step runs, else None
 
     def reset(self, seed: int) -> None:
         observations, _ = self.envs.reset(seed=seed)
+        self._restart_episodes(observations)
+        self._fresh = True
+
+    def _restart_episodes(self, observations: Any) -> None:
+        """Every environment was just reset: these are the first observations of new episodes."""
         self._features = self.encoder(observations)
         self._resetting[:] = False
         self._timesteps[:] = 0
-        self._fresh = True
+        self._returns[:] = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         """What continues the collection exactly: the current observation and the episode stats."""
@@ -211,6 +221,7 @@ class Collector:
             "features": None if self._features is None else self._features.clone(),
             "resetting": torch.from_numpy(self._resetting.copy()),
             "timesteps": torch.from_numpy(self._timesteps.copy()),
+            "returns": torch.from_numpy(self._returns.copy()),
             "fresh": self._fresh,
             "stats": self.stats.state_dict(),
         }
@@ -220,6 +231,9 @@ class Collector:
         self._resetting = state["resetting"].numpy().copy()
         # checkpoints from before timesteps were tracked: the counters restart (windows, no weighting then)
         self._timesteps = state["timesteps"].numpy().copy() if "timesteps" in state else np.zeros_like(self._timesteps)
+        # checkpoints from before the collector kept the returns: the wrapper that kept them hands them over
+        # (pglab.io.envstate.without_episode_statistics), or the episodes restart
+        self._returns = state["returns"].numpy().copy() if "returns" in state else np.zeros_like(self._returns)
         self._fresh = bool(state.get("fresh", False))
         self.stats.load_state_dict(state["stats"])
 
@@ -244,9 +258,7 @@ class Collector:
     def _collect_episodes(self, actor: Actor) -> RolloutBuffer:
         if not self._fresh:  # every batch starts every episode under the policy that collects it
             observations, _ = self.envs.reset()
-            self._features = self.encoder(observations)
-            self._resetting[:] = False
-            self._timesteps[:] = 0
+            self._restart_episodes(observations)
         self._fresh = False
         owed = episode_shares(self.batch_episodes, self.envs.num_envs)
         t = 0
@@ -288,7 +300,7 @@ class Collector:
         self._actions[t] = actions
         self.step_started = time.monotonic()  # read by train's --step-timeout watchdog
         try:
-            observations, rewards, terminated, truncated, info = self.envs.step(actions)
+            observations, rewards, terminated, truncated, _ = self.envs.step(actions)
         except StepTimeoutError:
             raise
         except Exception as exc:
@@ -296,17 +308,13 @@ class Collector:
         finally:
             self.step_started = None
         rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
-        # after an autoreset step the next episode's first step comes, at timestep 0
+        # After an autoreset step the next episode's first step comes, at timestep 0 and return 0 (the reset
+        # step's reward, 0, is no part of either episode). The return is summed in float64, step by step.
+        self._returns = np.where(self._resetting, 0.0, self._returns + rewards)
         self._timesteps = np.where(self._resetting, 0, self._timesteps + 1)
         np.logical_or(terminated, truncated, out=self._resetting)
         self._features = self.encoder(observations)
-        self._record_episodes(info, counted)
+        if self._resetting.any():
+            done = self._resetting if counted is None else self._resetting & counted
+            self.stats.record(self._returns[done], self._timesteps[done])  # a finished episode's length: timesteps
         return valid
-
-    def _record_episodes(self, info: dict[str, Any], counted: np.ndarray | None) -> None:
-        done = info.get("_episode")
-        if done is not None and counted is not None:
-            done = done & counted
-        if done is not None and done.any():
-            episode = info["episode"]
-            self.stats.record(episode["r"][done], episode["l"][done])

@@ -248,7 +248,10 @@ def _restore(run: Run, checkpoint: dict[str, Any]) -> None:
     run.checkpoint_step = run.global_step
     run.collector.load_state_dict(checkpoint["collector"])
     if checkpoint["env_state"] is not None:
-        envstate.restore(run.envs, checkpoint["env_state"])
+        env_state, returns = envstate.without_episode_statistics(checkpoint["env_state"])
+        envstate.restore(run.envs, env_state)
+        if returns is not None:  # an older checkpoint's: its episode returns were kept by a wrapper
+            run.collector.load_state_dict({**checkpoint["collector"], "returns": torch.from_numpy(returns)})
     else:
         note(f"{run.config.env}'s state could not be saved; the episodes in flight restart on resume")
         run.collector.reset(run.config.seed + run.global_step)

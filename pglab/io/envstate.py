@@ -169,6 +169,19 @@ def capture(envs: Any) -> dict[str, Any] | None:
         return None
 
 
+def without_episode_statistics(state: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray | None]:
+    """(the vector env's state, the returns of the episodes in flight or None) from a captured state.
+
+    Until pglab's collector kept the episode returns itself, Gymnasium's ``RecordEpisodeStatistics``
+    wrapped every vector env, so a checkpoint written then holds that wrapper's state around the vector
+    env's: its ``episode_returns`` are the collector's returns in flight (its lengths were the collector's
+    timesteps, saved with the collector). A state without the wrapper comes back as it is, with None.
+    """
+    if "_stats_key" not in state or "episode_returns" not in state:
+        return state, None
+    return state["env"][1][0], _decode(state["episode_returns"], [])
+
+
 def restore(envs: Any, state: dict[str, Any]) -> None:
     """Put a state from :func:`capture` back into an environment built from the same configuration."""
     _restore(envs, state, [])

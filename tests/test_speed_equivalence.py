@@ -210,7 +210,7 @@ def test_short_runs_give_the_numbers_of_the_plain_computation(
             agent_module, "adam", lambda parameters, lr: torch.optim.Adam(parameters, lr=lr, eps=1e-5, foreach=False)
         )
     assert short_run(agent, env, tmp_path / "plain") == fast
-    assert len(fast) == 3 and any("charts/episodic_return" in row for row in fast)
+    assert len(fast) >= 3 and any("charts/episodic_return" in row for row in fast)  # 3,072 steps in batches of <= 1,024
 
 
 def plain_returns_and_gae(rewards, values, next_values, terminated, truncated, gamma, lam):

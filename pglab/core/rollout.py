@@ -200,6 +200,7 @@ class Collector:
         self._resetting = np.zeros(envs.num_envs, dtype=bool)
         self._timesteps = np.zeros(envs.num_envs, dtype=np.int64)
         self._returns = np.zeros(envs.num_envs, dtype=np.float64)  # of the episodes in flight
+        self._ended = False  # whether an episode ended at the last step (self._resetting.any())
         self._fresh = False  # whole episodes: the environments were just reset, no need to reset again
         self.step_started: float | None = None  # time.monotonic() while an environment step runs, else None
 
@@ -212,6 +213,7 @@ class Collector:
         """Every environment was just reset: these are the first observations of new episodes."""
         self._features = self.encoder(observations)
         self._resetting[:] = False
+        self._ended = False
         self._timesteps[:] = 0
         self._returns[:] = 0.0
 
@@ -229,6 +231,7 @@ class Collector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._features = state["features"]
         self._resetting = state["resetting"].numpy().copy()
+        self._ended = bool(self._resetting.any())
         # checkpoints from before timesteps were tracked: the counters restart (windows, no weighting then)
         self._timesteps = state["timesteps"].numpy().copy() if "timesteps" in state else np.zeros_like(self._timesteps)
         # checkpoints from before the collector kept the returns: the wrapper that kept them hands them over
@@ -282,6 +285,7 @@ class Collector:
             getattr(buffer, name).numpy() for name in ("rewards", "terminated", "truncated", "valid", "timesteps")
         )
         self._actions = buffer.actions.numpy()
+        self._feature_rows = buffer.features.numpy()
 
     def _step(self, t: int, actor: Actor, counted: np.ndarray | None) -> np.ndarray:
         """Row ``t`` of the buffer: act, step, store; returns the row's ``valid`` (a view). Call it in
@@ -291,7 +295,7 @@ class Collector:
         the others' steps are stored as invalid and their finished episodes are not recorded.
         """
         rewards_np, terminated_np, truncated_np, valid_np, timesteps_np = self._rows
-        self.buffer.features[t] = self._features
+        self._feature_rows[t] = self._features.numpy()
         valid = np.logical_not(self._resetting, out=valid_np[t])
         if counted is not None:
             valid &= counted
@@ -310,11 +314,17 @@ class Collector:
         rewards_np[t], terminated_np[t], truncated_np[t] = rewards, terminated, truncated
         # After an autoreset step the next episode's first step comes, at timestep 0 and return 0 (the reset
         # step's reward, 0, is no part of either episode). The return is summed in float64, step by step.
-        self._returns = np.where(self._resetting, 0.0, self._returns + rewards)
-        self._timesteps = np.where(self._resetting, 0, self._timesteps + 1)
+        # In place, the few array operations a step needs: the counters of the reset environments are zeroed
+        # only at a step that follows an episode's end.
+        np.add(self._returns, rewards, out=self._returns)
+        self._timesteps += 1
+        if self._ended:
+            self._returns[self._resetting] = 0.0
+            self._timesteps[self._resetting] = 0
         np.logical_or(terminated, truncated, out=self._resetting)
+        self._ended = bool(self._resetting.any())
         self._features = self.encoder(observations)
-        if self._resetting.any():
+        if self._ended:
             done = self._resetting if counted is None else self._resetting & counted
             self.stats.record(self._returns[done], self._timesteps[done])  # a finished episode's length: timesteps
         return valid

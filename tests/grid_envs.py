@@ -128,9 +128,15 @@ def worker_state() -> dict[str, object]:
 
     from pglab.core.plugins import load_agents
 
-    imported = ("pglab.core.train", "torch._dynamo", "torch.utils.tensorboard", "pglab.agents.gumbel_agent")
+    imported = (
+        "pglab.core.train",
+        "torch._dynamo",
+        "torch.utils.tensorboard",
+        "pglab.agents.gumbel_agent",
+        "pglab.envs",
+    )
     return {
         "frozen": gc.get_freeze_count(),
         "imported": [name for name in imported if name in sys.modules],
-        "agents loaded": load_agents.cache_info().currsize,
+        "plug-ins loaded": load_agents.cache_info().currsize,
     }

@@ -5,9 +5,10 @@ else imports it. Its imports are each worker's start-up cost, paid once per grid
 
 * ``pglab.core.train``: torch and the training code (seconds);
 * ``torch.utils.tensorboard``: a run's TensorBoard writer (on by default) imports it (0.1-0.2 s);
-* the installed agent and environment plug-ins (their entry points scanned and loaded) and the modules
-  of pglab's own agents: 40-50 ms of each worker's first run otherwise, 2-4 ms being the rest of its build.
-  A plug-in that fails to load is skipped with its warning, here as in a worker (pglab.core.plugins).
+* pglab's own agents (every module of ``pglab.agents``) and environments (``pglab.envs``): most of
+  the 40-50 ms a worker's first run spent building, against 2-4 ms for every later one. Third-party
+  plug-ins are not imported here: code that starts a thread at import would make every later fork
+  unsafe; each worker loads them itself, as before (pglab.core.plugins, pglab.core.environment).
 
 Not ``torch._dynamo`` (0.8 s, as long as torch): pglab's agents step their own Adam
 (:mod:`pglab.core.optim`) and never import it; a plug-in agent that builds a ``torch.optim`` optimiser
@@ -31,11 +32,8 @@ import torch.utils.tensorboard  # noqa: F401
 
 import pglab.agents
 import pglab.core.train
-from pglab.core.environment import load_env_plugins
-from pglab.core.plugins import load_agents
+import pglab.envs
 
-load_agents()
-load_env_plugins()
 for module in pkgutil.iter_modules(pglab.agents.__path__, "pglab.agents."):
     importlib.import_module(module.name)
 

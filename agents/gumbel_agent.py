@@ -85,6 +85,11 @@ class QCritic(nn.Module):
     """Q(s, a) = v(e) + mlp([e, action vector]) on the embedding e = torso(s); the action vector is
     one-hot or relaxed.
 
+    Without hidden layers (``hidden_sizes=()``, the MinAtar paper's network) the action term is DQN's
+    head instead, one value per action read at the action vector: head(e) . a. A linear function of
+    [e, a] would give every state the same differences between actions, so the actor's gradient through
+    it would push every state towards one action.
+
     The torso is the one the observation space calls for (pglab.core.policy.make_torso): nothing for flat
     observations (e = the features), one convolutional torso shared by both terms for images. The
     state term v carries the large common level of the returns, so the action network only has to
@@ -98,7 +103,11 @@ class QCritic(nn.Module):
         self.n_actions = n_actions
         self.torso, width = make_torso(observation_space)
         self.state_value = mlp(width, hidden_sizes, 1, activation)
-        self.action_value = mlp(width + n_actions, hidden_sizes, 1, activation)
+        self.per_action_head = not hidden_sizes
+        if self.per_action_head:
+            self.action_value = mlp(width, (), n_actions, activation)
+        else:
+            self.action_value = mlp(width + n_actions, hidden_sizes, 1, activation)
 
     def forward(
         self, features: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor | None = None
@@ -108,6 +117,8 @@ class QCritic(nn.Module):
         ``timesteps`` is ignored: this critic reads the state alone, so in a time-limited task it
         averages over the steps left (the oracle, :class:`OracleQ`, reads them)."""
         embedding = self.torso(features)
+        if self.per_action_head:
+            return self.state_value(embedding).squeeze(-1) + (self.action_value(embedding) * actions).sum(-1)
         together = self.state_value(embedding) + self.action_value(torch.cat([embedding, actions], dim=-1))
         return together.squeeze(-1)
 
@@ -119,6 +130,8 @@ class QCritic(nn.Module):
         (tests/test_speed_equivalence.py; a matrix product's rounding may depend on its row count).
         """
         embedding = self.torso(features)
+        if self.per_action_head:
+            return self.state_value(embedding) + self.action_value(embedding)
         eye = torch.eye(self.n_actions, dtype=embedding.dtype, device=embedding.device)
         expanded = embedding.unsqueeze(-2).expand(*embedding.shape[:-1], self.n_actions, embedding.shape[-1])
         per_action = self.action_value(torch.cat([expanded, eye.expand(*embedding.shape[:-1], -1, -1)], dim=-1))

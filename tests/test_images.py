@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from pglab.agents.gumbel_agent import QCritic
 
 from pglab.core.agent import resolve_preset
 from pglab.core.plugins import load_agents
@@ -95,3 +96,22 @@ def test_every_agent_starts_from_the_same_policy_weights_on_images():
             assert any(isinstance(m, ConvTorso) for m in critic.modules()), name
     reference = next(iter(weights.values()))
     assert all(torch.equal(w, reference) for w in weights.values()), list(weights)
+
+
+@pytest.mark.parametrize("hidden_sizes", [(), (8,)])
+def test_q_critic_differences_between_actions_depend_on_the_state(hidden_sizes: tuple[int, ...]):
+    """Q(s, a) - Q(s, a') must vary with s, or the actor's gradient through Q pushes every state towards one
+    action. Without hidden layers (the MinAtar network) a linear term in [torso(s), a] cannot do that, so
+    the action term is DQN's head, one value per action; all_actions agrees with Q at each one-hot action."""
+    seed_everything(0)
+    critic = QCritic(box((6, 6, 2)), 3, hidden_sizes, "relu")
+    images = torch.rand(5, 6, 6, 2) > 0.5
+    every = critic.all_actions(images)
+    one_hots = torch.eye(3)
+    at_each = torch.stack([critic(images, one_hots[a].expand(5, 3)) for a in range(3)], dim=-1)
+    torch.testing.assert_close(every, at_each)
+    differences = every[:, 0] - every[:, 1]
+    assert differences.std() > 1e-3 * differences.abs().mean(), differences
+    relaxed = torch.softmax(torch.randn(5, 3), dim=-1)  # a relaxed action reads the per-action values linearly
+    if not hidden_sizes:
+        torch.testing.assert_close(critic(images, relaxed), (every * relaxed).sum(-1))

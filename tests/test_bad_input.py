@@ -315,3 +315,20 @@ def test_an_edited_run_file_gives_one_line_in_report_and_runs(cartpole_run: Path
     (run_dir / name).write_text(json.dumps({**read_json(run_dir / name), **edit}))
     for args in (("report", str(run_dir)), ("runs", str(run_dir))):
         assert expected in one_line_error(*run_cli(*args)[::2])
+
+
+
+def test_a_checkpoint_whose_networks_no_longer_fit_gives_one_line(cartpole_run: Path, tmp_path: Path, run_cli):
+    """A checkpoint from a pglab whose networks had other shapes (the MinAtar Q critic's head changed once):
+    one line and exit 2 on resume, the run directory untouched."""
+    run_dir = copy_run(cartpole_run, tmp_path / "run")
+    checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    policy = checkpoint["agent"]["policy"]
+    name = next(iter(policy))
+    policy[name] = torch.zeros(*policy[name].shape[:-1], policy[name].shape[-1] + 1)
+    torch.save(checkpoint, run_dir / "checkpoint.pt")
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    code, _, err = run_cli("train", "--resume", str(run_dir), "--total-steps", "100000", "--no-progress")
+    line = one_line_error(code, err)
+    assert "do not fit this agent" in line and "size mismatch" in line, line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before

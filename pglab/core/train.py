@@ -242,7 +242,14 @@ def resume(
 def _restore(run: Run, checkpoint: dict[str, Any]) -> None:
     """Put the agent, the collector, the environments and torch's RNG back where the checkpoint left them."""
     _check_compatible(checkpoint, run.resolved)
-    run.agent.load_state_dict(checkpoint["agent"])
+    try:
+        run.agent.load_state_dict(checkpoint["agent"])
+    except (RuntimeError, KeyError, ValueError) as exc:  # torch's size mismatch / missing keys, a lost entry
+        first = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"the checkpoint's networks do not fit this agent as pglab builds it now ({first}); it was written by "
+            "another version of pglab: resume it with that version, or start a new run"
+        ) from exc
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
     run.updates = int(checkpoint.get("updates", 0))  # an older checkpoint's: see _updates_of_old_checkpoint
     run.checkpoint_step = run.global_step

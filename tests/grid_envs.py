@@ -135,7 +135,10 @@ def worker_state() -> dict[str, object]:
         "pglab.agents.gumbel_agent",
         "pglab.envs",
     )
+    from pglab.lab import preload
+
     return {
+        "exits at once": preload.EXITS_AT_ONCE,
         "frozen": gc.get_freeze_count(),
         "imported": [name for name in imported if name in sys.modules],
         "plug-ins loaded": load_agents.cache_info().currsize,

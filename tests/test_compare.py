@@ -256,6 +256,10 @@ def test_each_worker_starts_with_every_import_of_a_run_done_and_the_collector_fr
     ]
     assert state["plug-ins loaded"] == 0  # third-party code stays out of the fork server: each worker loads it
     assert state["frozen"] > 100_000  # torch's objects, not a handful
+    assert state["exits at once"]  # the fork server skips its teardown at the grid's end...
+    probe = "import atexit; atexit.register(print, 'exited as usual'); import pglab.lab.preload"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "exited as usual\n"  # ...but imported elsewhere, the module leaves the exit alone
 
 
 def test_probed_step_costs_rank_acrobot_above_cartpole():

@@ -32,6 +32,7 @@ import gymnasium as gym
 import torch
 
 from pglab.core.agent import Agent, Preset, resolve_preset
+from pglab.core.allocator import keep_freed_memory
 from pglab.core.config import TrainConfig, default_run_dir
 from pglab.core.device import DeviceActor, move_agent, resolve_device
 from pglab.core.environment import make_vector_env, preprocessing, refuse_unnamed_module
@@ -97,6 +98,7 @@ def build_run(config: TrainConfig, run_dir: Path) -> Run:
     preset = resolve_preset(spec.preset, config.env.rpartition(":")[2], overrides, config.protocol)
     check_run_memory(preset, obs_dim=1, n_actions=2)  # the least any env needs: refuses 1e9 envs before making one
     torch.set_num_threads(config.torch_threads)
+    keep_freed_memory()  # no page faults for each update's tensors (pglab.core.allocator); changes no number
     seed_everything(config.seed)
     envs = make_vector_env(config.env, preset.num_envs, config.vectorization, config.env_kwargs)
     try:

@@ -123,6 +123,19 @@ def test_numpy_only_for_plain_cpu_float32_tensors_outside_torch_func() -> None:
     assert fast_tanh(torch.zeros(3, device="meta")).device.type == "meta"
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # make_dual's own
+def test_forward_mode_ad_keeps_torch_tanh_and_its_tangent() -> None:
+    """numpy would drop a dual tensor's tangent; while a dual level is open, fast_tanh is torch.tanh."""
+    x = torch.randn(4)
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x, torch.ones(4))
+        assert not numpy_tanh_applies(dual) and not numpy_tanh_applies(x)
+        tangent = torch.autograd.forward_ad.unpack_dual(fast_tanh(dual)).tangent
+    assert tangent is not None
+    torch.testing.assert_close(tangent, 1 - torch.tanh(x) ** 2)
+    assert numpy_tanh_applies(x)  # numpy's again once the dual level is left
+
+
 def test_torch_func_per_sample_gradients_go_through_the_network() -> None:
     policy = PolicyNetwork(gym.spaces.Box(-1.0, 1.0, (4,)), 3)
     params = dict(policy.named_parameters())

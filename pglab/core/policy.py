@@ -56,13 +56,15 @@ class NumpyTanh(torch.autograd.Function):
 
 def numpy_tanh_applies(x: torch.Tensor) -> bool:
     """Whether :func:`fast_tanh` computes ``x``'s tanh with numpy: a plain CPU float32 tensor, no torch.func
-    transform at work. Anything else (CUDA, float64, a tensor subclass, vmap/grad) keeps torch.tanh."""
+    transform and no forward-mode AD at work (numpy would drop a dual tensor's tangent). Anything else
+    (CUDA, float64, a tensor subclass, vmap/grad, jvp) keeps torch.tanh."""
     return (
         type(x) is torch.Tensor
         and x.dtype is torch.float32
         and x.device.type == "cpu"
         and x.layout is torch.strided
         and torch._C._functorch.peek_interpreter_stack() is None
+        and torch.autograd.forward_ad._current_level < 0
     )
 
 

@@ -85,6 +85,10 @@ def test_list_shows_agents_envs_and_presets(run_cli):
     assert "Pendulum-v1" not in out  # continuous actions are not listed
     code, out, _ = run_cli("list", "--agent", "reinforce-value", "--no-envs")
     assert code == 0 and "gae_lambda" in out and "critic_lr" in out and "critic_update" in out
+    tuned = [line for line in out.splitlines() if line.strip().startswith("tuned for")]
+    minatar = [line for line in tuned if "MinAtar/" in line]  # the ten MinAtar ids share their values: one line
+    assert len(minatar) == 1 and minatar[0].count("MinAtar/") == 10 and "'ent_coef': 0.05" in minatar[0], tuned
+    assert any(line.strip().startswith("tuned for Acrobot-v1:") for line in tuned), tuned
 
 
 def one_line_error(code: int, err: str) -> str:

@@ -226,3 +226,27 @@ def test_max_grad_norm_zero_turns_clipping_off_and_a_positive_one_clips():
         optimizer = torch.optim.SGD([weight], lr=1.0)
         norm = optimizer_step(optimizer, -100.0 * weight.sum(), [weight], limit)
         assert norm == pytest.approx(100.0) and weight.item() == pytest.approx(moved)
+
+
+def test_straight_through_and_relaxed_gradients_coincide_for_a_critic_linear_in_the_action():
+    """A critic linear in the action vector, f(y) = q . y (the Q critic's per-action head on MinAtar), has the
+    same gradient q at the hard and the soft sample, so straight-through (hard forward, soft Jacobian) and the
+    relaxed estimator (soft both ways) give the same gradient, bit for bit: gumbel-st and gumbel-softmax
+    coincide there (README, MinAtar). A critic non-linear in y tells them apart."""
+    torch.manual_seed(0)
+    logits = torch.randn(64, 3, requires_grad=True)
+    noise = est.gumbel_noise((64, 3))
+    q = torch.randn(64, 3)
+
+    def gradient(sample, critic) -> torch.Tensor:
+        return torch.autograd.grad(critic(sample(logits, noise, 0.5)).sum(), logits)[0]
+
+    def linear(y: torch.Tensor) -> torch.Tensor:
+        return (q * y).sum(-1)
+
+    def squared(y: torch.Tensor) -> torch.Tensor:
+        return linear(y) ** 2
+
+    assert torch.equal(gradient(est.relaxed_sample, linear), gradient(est.straight_through_sample, linear))
+    soft, straight = gradient(est.relaxed_sample, squared), gradient(est.straight_through_sample, squared)
+    assert (soft - straight).abs().max() > 0.01 * soft.abs().max()

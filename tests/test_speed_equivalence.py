@@ -230,7 +230,7 @@ def plain_returns_and_gae(rewards, values, next_values, terminated, truncated, g
     return returns, advantages
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])  # bfloat16: torch's loop
 def test_returns_and_gae_are_the_plain_recursion_bit_for_bit(dtype: torch.dtype) -> None:
     g = torch.Generator().manual_seed(0)
     for trial in range(40):
@@ -245,7 +245,7 @@ def test_returns_and_gae_are_the_plain_recursion_bit_for_bit(dtype: torch.dtype)
             est.discounted_returns(rewards, terminated, truncated, next_values, gamma),
             est.gae_advantages(rewards, values, next_values, terminated, truncated, gamma, lam),
         )
-        bits = torch.int32 if dtype == torch.float32 else torch.int64  # every bit: NaNs and the sign of zero too
+        bits = {torch.float32: torch.int32, torch.float64: torch.int64}.get(dtype, torch.int16)  # NaN, -0.0 too
         for x, y in zip(got, expected, strict=True):
             assert x.dtype == y.dtype and torch.equal(x.view(bits), y.view(bits))
 

@@ -255,12 +255,14 @@ def _restore(run: Run, checkpoint: dict[str, Any]) -> None:
     run.global_step, run.wall_s = int(checkpoint["global_step"]), float(checkpoint["wall_s"])
     run.updates = int(checkpoint.get("updates", 0))  # an older checkpoint's: see _updates_of_old_checkpoint
     run.checkpoint_step = run.global_step
-    run.collector.load_state_dict(checkpoint["collector"])
-    if checkpoint["env_state"] is not None:
-        env_state, returns = envstate.without_episode_statistics(checkpoint["env_state"])
-        envstate.restore(run.envs, env_state)
+    collector, env_state = checkpoint["collector"], checkpoint["env_state"]
+    if env_state is not None:
+        env_state, returns = envstate.without_episode_statistics(env_state)
         if returns is not None:  # an older checkpoint's: its episode returns were kept by a wrapper
-            run.collector.load_state_dict({**checkpoint["collector"], "returns": torch.from_numpy(returns)})
+            collector = {**collector, "returns": torch.from_numpy(returns)}
+    run.collector.load_state_dict(collector)
+    if env_state is not None:
+        envstate.restore(run.envs, env_state)
     else:
         note(f"{run.config.env}'s state could not be saved; the episodes in flight restart on resume")
         run.collector.reset(run.config.seed + run.global_step)
